@@ -1,0 +1,173 @@
+"""Top-level ledger commands: ``civic init`` and ``civic balance``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from civic.cli.common import (
+    ActorOption,
+    CommunityOption,
+    DbOption,
+    JsonOption,
+    actor_name,
+    ledger_url,
+    open_engine,
+    reading,
+    sqlite_path,
+)
+from civic.cli.output import console, print_json
+from civic.db import transaction
+from civic.ledger import migrate, service
+from civic.ledger.parsing import parse_date
+from civic.money import format_cents, to_decimal
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("balance")(balance)
+
+
+def init(
+    db: DbOption = None,
+    community: Annotated[
+        str | None,
+        typer.Option(
+            "--community",
+            "-c",
+            help="Create this community (code, e.g. SPRINGFIELD) with water, sewer and garbage "
+            "services, if it does not exist yet.",
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="The community's full name (default: its code).", show_default=False
+        ),
+    ] = None,
+    period_months: Annotated[
+        int, typer.Option("--period-months", help="Months in one billing period (1, 2, 3, 6, 12).")
+    ] = 1,
+    actor: ActorOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Create a ledger database, or migrate an existing one to the newest schema."""
+    url = ledger_url(db)
+    path = sqlite_path(url)
+    if path is not None and path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = open_engine(url, must_exist=False)
+    try:
+        before, after = migrate.upgrade(engine)
+        created = None
+        if community:
+            with transaction(engine) as session:
+                codes = {c.code for c in service.list_communities(session)}
+                if community.strip().upper() not in codes:
+                    created = service.create_community(
+                        session,
+                        community,
+                        name or community,
+                        actor=actor_name(actor),
+                        period_months=period_months,
+                    ).code
+    finally:
+        engine.dispose()
+    result = {
+        "database": url,
+        "revision_before": before,
+        "revision": after,
+        "community_created": created,
+    }
+    if json_out:
+        print_json(result)
+        return
+    if before is None:
+        console.print(f"Created ledger {url} (schema {after}).")
+    elif before != after:
+        console.print(f"Migrated ledger {url} from {before} to {after}.")
+    else:
+        console.print(f"Ledger {url} is up to date (schema {after}).")
+    if created:
+        console.print(f"Created community {created} with services WA, SE, GA.")
+
+
+def balance(
+    account: Annotated[str, typer.Argument(help="Account number, e.g. 001234-01.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Balance as of this date (transactions dated up to it).",
+            show_default=False,
+        ),
+    ] = None,
+    community: CommunityOption = None,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """A customer's balance by service and billing period, aged (credits pay oldest first)."""
+    with reading(db) as session:
+        comm = service.get_community(session, community) if community else None
+        customer = service.get_customer(session, account, comm)
+        report = service.balance_report(
+            session, customer, as_of=parse_date(as_of, "as_of") if as_of else None
+        )
+    if json_out:
+        print_json(
+            {
+                "account_number": report.account_number,
+                "as_of": report.as_of,
+                "total": str(to_decimal(report.total)),
+                "services": [
+                    {
+                        "service": s.service,
+                        "name": s.name,
+                        "balance": str(to_decimal(s.balance)),
+                        "unapplied_credit": str(to_decimal(s.unapplied_credit)),
+                        "periods": [
+                            {
+                                "period_end": p.period_end,
+                                "age": p.age,
+                                "charged": str(to_decimal(p.charged)),
+                                "outstanding": str(to_decimal(p.outstanding)),
+                            }
+                            for p in s.periods
+                        ],
+                    }
+                    for s in report.services
+                ],
+            }
+        )
+        return
+    table = Table(title=f"Balance of {report.account_number}", show_lines=False)
+    table.add_column("Service")
+    table.add_column("Period end")
+    table.add_column("Age", justify="right")
+    table.add_column("Charged", justify="right")
+    table.add_column("Outstanding", justify="right")
+    for s in report.services:
+        for p in s.periods:
+            if p.outstanding or p.age == 0:
+                table.add_row(
+                    s.service,
+                    p.period_end.isoformat(),
+                    str(p.age),
+                    format_cents(p.charged),
+                    format_cents(p.outstanding),
+                )
+        if s.unapplied_credit:
+            table.add_row(s.service, "credit", "", "", format_cents(s.unapplied_credit))
+        table.add_row(
+            f"[bold]{s.service} total[/]",
+            "",
+            "",
+            "",
+            f"[bold]{format_cents(s.balance)}[/]",
+            end_section=True,
+        )
+    console.print(table)
+    console.print(f"Total balance: [bold]{format_cents(report.total)}[/]")

@@ -1,0 +1,52 @@
+"""The ``civic`` command: sub-apps registered here; ``main`` maps errors to one red line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from civic.cli import certify, check, customers, demo, imports, ledger, post, serve, tokens
+from civic.cli.output import error
+from civic.db import describe_operational_error, translate_integrity_error
+from civic.errors import CivicError
+
+app = typer.Typer(
+    name="civic",
+    help="Civic Ledger: the system of record for a city utility's customers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+ledger.register(app)
+app.add_typer(customers.app, name="customers")
+app.add_typer(post.app, name="post")
+app.add_typer(imports.app, name="import")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(serve.app, name="serve")
+app.add_typer(certify.app, name="certify")
+demo.register(app)
+check.register(app)
+
+
+def main() -> None:
+    """Entry point: run the app; a user's mistake is one red line on stderr and exit 1.
+
+    Usage errors (a missing argument, an unknown command) are Typer's own: a usage line and
+    exit status 2.
+    """
+    try:
+        app()
+    except CivicError as exc:
+        error(exc.message)
+        sys.exit(1)
+    except IntegrityError as exc:
+        error(translate_integrity_error(exc).message)
+        sys.exit(1)
+    except OperationalError as exc:
+        error(describe_operational_error(exc))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        error("interrupted: nothing of the unfinished batch was stored")
+        sys.exit(130)
