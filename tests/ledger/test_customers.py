@@ -116,6 +116,19 @@ def test_close_refuses_new_charges_but_keeps_history(town, engine) -> None:
     assert ann.balance().total == 0
 
 
+def test_blank_status_in_an_update_leaves_a_closed_account_closed(town, engine) -> None:
+    town.customer("Ann Lee", account="3000-01")
+    with transaction(engine) as s:
+        service.close_customer(s, _get(s, "3000-01"), actor="t")
+    with transaction(engine) as s:
+        diff = service.update_customer(
+            s, _get(s, "3000-01"), {"status": " ", "city": "X"}, actor="t"
+        )
+        assert diff == {"city": [None, "X"]}
+    with transaction(engine) as s:
+        assert _get(s, "3000-01").status == "closed"
+
+
 def test_references_are_normalised_and_kept_once(town, engine) -> None:
     town.customer("Ann Lee", account="3000-01", refs=[("ssr", "SSR1234567")])
     with transaction(engine) as s:

@@ -4,6 +4,7 @@ written to the outbox in the caller's transaction."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
@@ -162,6 +163,7 @@ def get_service(session: Session, community: Community, code: str) -> Service:
 # -- field validation -------------------------------------------------------------------------
 
 
+@functools.cache
 def _max_length(field: str) -> int | None:
     col_type = Customer.__table__.c[field].type
     return col_type.length if isinstance(col_type, String) else None
@@ -190,8 +192,10 @@ def clean_customer_values(raw: Mapping[str, Any]) -> dict[str, Any]:
                 raise InvalidInput(
                     f"{field}: longer than {limit} characters ({len(text)})", field=field
                 )
-        if field == "status":
-            text = (text or "active").lower()
+        if field == "status" and text is not None:
+            # Blank means "leave it": an update must never reactivate a closed account by
+            # accident; a new customer defaults to active in add_customer.
+            text = text.lower()
             if text not in STATUSES:
                 raise InvalidInput(
                     f"status: {value!r} is not one of {', '.join(STATUSES)}", field=field
