@@ -117,6 +117,25 @@ def test_orphans(clean, table) -> None:
     assert "customer id 999999, which does not exist" in found[0][1]
 
 
+def test_records_left_on_a_merged_away_customer(clean, town) -> None:
+    from civic.merge.apply import apply_merge
+
+    town.customer("Ann Lee", account="1000-02")
+    with transaction(clean) as s:
+        keep, dup = service.get_customer(s, "1000-02"), service.get_customer(s, "1000-01")
+        service.close_order(s, service.get_community(s), "SO-1", D, actor="t")
+        apply_merge(s, dup, keep, actor="t")
+    assert problems(clean) == []  # a merge moves everything: nothing left behind
+    without_constraints(
+        clean,
+        "UPDATE meter_readings SET customer_id = (SELECT id FROM customers WHERE "
+        "account_number = '001000-01') WHERE id = (SELECT max(id) FROM meter_readings)",
+    )
+    (found,) = problems(clean)
+    assert found[0] == "merged-away"
+    assert "still belongs to 001000-01, which was merged into 001000-02" in found[1]
+
+
 def test_duplicate_certification_posting(clean) -> None:
     with transaction(clean) as s:
         first = s.query(CertificationPosting).one()
@@ -137,7 +156,7 @@ def test_duplicate_certification_posting(clean) -> None:
 
 def test_every_check_is_registered_once() -> None:
     names = [name for name, _, _ in CHECKS]
-    assert len(names) == len(set(names)) == 5
+    assert len(names) == len(set(names)) == 6
 
 
 def test_civic_check_command_exit_status_and_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -148,7 +167,7 @@ def test_civic_check_command_exit_status_and_json(tmp_path) -> None:  # type: ig
     db = str(tmp_path / "l.db")
     run("init", "--db", db, "--community", "SPRINGFIELD")
     run("customers", "add", "1000-01", "--last-name", "Lee", db=db)
-    assert "No problems found (5 checks" in run("check", db=db).stdout
+    assert "No problems found (6 checks" in run("check", db=db).stdout
     engine = make_engine(db)
     with transaction(engine) as s:
         c = service.get_customer(s, "1000-01")

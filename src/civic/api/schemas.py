@@ -70,6 +70,9 @@ class CustomerOut(BaseModel):
     created_date: date | None
     collection_code: str | None
     master_account: str | None = Field(description="Consolidated-billing master account.")
+    merged_into: str | None = Field(
+        default=None, description="The survivor's account number, if a merge retired this one."
+    )
     version: int = Field(description="Incremented by every change to the account.")
     refs: list[ExternalRefOut]
     alerts: list[str]
@@ -84,6 +87,7 @@ class CustomerOut(BaseModel):
             **{f: getattr(view, f) for f in CUSTOMER_FIELDS},
             collection_code=view.collection_code,
             master_account=view.master_account,
+            merged_into=view.merged_into,
             version=view.version,
             refs=[ExternalRefOut(type=r.ref_type, value=r.value) for r in view.refs],
             alerts=list(view.alerts),

@@ -16,6 +16,7 @@ CHECKS: tuple[tuple[str, str, Check], ...] = (
     (readings.NAME, "more than one meter reading for a meter in one period", readings.check),
     (billing.NAME, "consolidated billing without an active master account", billing.check),
     (orphans.NAME, "records whose customer does not exist", orphans.check),
+    (orphans.MERGED_NAME, "records left on a customer that a merge retired", orphans.check_merged),
     (certifications.NAME, "certifications posted more than once", certifications.check),
 )
 

@@ -48,6 +48,7 @@ def _view_dict(view: CustomerView, balance: int | None = None) -> dict[str, Any]
         **{f: getattr(view, f) for f in CUSTOMER_FIELDS},
         "collection_code": view.collection_code,
         "master_account": view.master_account,
+        "merged_into": view.merged_into,
         "version": view.version,
         "created_at": view.created_at,
         "updated_at": view.updated_at,
@@ -167,7 +168,7 @@ def show(
         value = getattr(view, field)
         if value not in (None, ""):
             table.add_row(field, str(value))
-    for extra in ("collection_code", "master_account"):
+    for extra in ("collection_code", "master_account", "merged_into"):
         if getattr(view, extra):
             table.add_row(extra, str(getattr(view, extra)))
     for ref in view.refs:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import typer
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from civic.cli import certify, check, customers, demo, imports, ledger, post, serve, tokens
+from civic.cli import (
+    certify,
+    check,
+    customers,
+    demo,
+    imports,
+    ledger,
+    merge,
+    post,
+    serve,
+    tokens,
+)
 from civic.cli.output import error
 from civic.db import describe_operational_error, translate_integrity_error
 from civic.errors import CivicError
@@ -26,8 +38,27 @@ app.add_typer(imports.app, name="import")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(serve.app, name="serve")
 app.add_typer(certify.app, name="certify")
+app.add_typer(merge.app, name="merge")
 demo.register(app)
 check.register(app)
+
+
+def _unwrap(doc: str) -> str:
+    """A docstring as help text: paragraphs kept, the source's line breaks joined."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
+def _tidy_help(typer_app: typer.Typer) -> None:
+    for info in typer_app.registered_commands:
+        if info.help is None and info.callback is not None and info.callback.__doc__:
+            info.help = _unwrap(info.callback.__doc__)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _tidy_help(group.typer_instance)
+
+
+_tidy_help(app)
 
 
 def main() -> None:

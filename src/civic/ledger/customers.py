@@ -347,6 +347,19 @@ def customer_by_id(anchor: Customer, customer_id: int) -> Customer | None:
     return session.get(Customer, customer_id) if session else None
 
 
+def ensure_not_merged(session: Session, customer: Customer) -> None:
+    """Refuse new activity on a record that a merge made inactive: it belongs on the survivor."""
+    if customer.merged_into_id is not None:
+        survivor = session.get(Customer, customer.merged_into_id)
+        number = survivor.account_number if survivor else f"customer {customer.merged_into_id}"
+        raise Conflict(
+            f"account {customer.account_number} was merged into {number}: use {number}, "
+            "or undo the merge first",
+            account=customer.account_number,
+            survivor=number,
+        )
+
+
 def update_customer(
     session: Session,
     customer: Customer,
@@ -368,6 +381,7 @@ def update_customer(
             account=customer.account_number,
             version=customer.version,
         )
+    ensure_not_merged(session, customer)
     clean = clean_customer_values(changes)
     diff: dict[str, list[Any]] = {}
     for field, new in clean.items():
@@ -535,6 +549,11 @@ def to_view(session: Session, customer: Customer) -> CustomerView:
         if customer.master_customer_id is not None
         else None
     )
+    merged = (
+        session.get(Customer, customer.merged_into_id)
+        if customer.merged_into_id is not None
+        else None
+    )
     return CustomerView(
         id=customer.id,
         community=community.code if community else "",
@@ -561,6 +580,7 @@ def to_view(session: Session, customer: Customer) -> CustomerView:
         version=customer.version,
         refs=tuple(ExternalRef(r.ref_type, r.value, r.normalized) for r in customer.refs),
         alerts=tuple(a.message for a in customer.alerts),
+        merged_into=merged.account_number if merged else None,
     )
 
 

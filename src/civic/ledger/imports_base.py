@@ -141,11 +141,13 @@ class Accounts:
 
     def __init__(self, session: Session, scope: Scope, parsers: Parsers) -> None:
         rows = session.execute(
-            select(Customer.account_number, Customer.id, Customer.status).where(
-                Customer.community_id == scope.community_id
-            )
-        )
-        self._by_number = {number: (cid, status) for number, cid, status in rows}
+            select(
+                Customer.account_number, Customer.id, Customer.status, Customer.merged_into_id
+            ).where(Customer.community_id == scope.community_id)
+        ).all()
+        self._by_number = {number: (cid, status) for number, cid, status, _ in rows}
+        numbers = {cid: number for number, cid, _, _ in rows}
+        self._merged = {number: numbers.get(into) for number, _, _, into in rows if into}
         self._scope = scope
         self._parsers = parsers
 
@@ -157,6 +159,12 @@ class Accounts:
             raise InvalidInput(
                 f"account_number: no customer with account {number} in community "
                 f"{self._scope.community_code}",
+                field="account_number",
+            )
+        if number in self._merged:
+            survivor = self._merged[number]
+            raise InvalidInput(
+                f"account_number: account {number} was merged into {survivor}: use {survivor}",
                 field="account_number",
             )
         return number, found[0], found[1]

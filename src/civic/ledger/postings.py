@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 from civic.errors import Conflict, InvalidInput, NotFound
 from civic.ledger import outbox
 from civic.ledger.balances import balance_report
-from civic.ledger.customers import audit, get_service, now, services_by_code
+from civic.ledger.customers import (
+    audit,
+    ensure_not_merged,
+    get_service,
+    now,
+    services_by_code,
+)
 from civic.ledger.periods import ensure_period, period_end_for
 from civic.ledger.tables import BillingPeriod, Community, Customer, Service, Transaction
 from civic.money import Cents, format_cents
@@ -43,6 +49,7 @@ def _post(
     voids_id: int | None = None,
 ) -> Transaction:
     community = _community(session, customer)
+    ensure_not_merged(session, customer)
     if customer.status == "closed" and kind in ("CHG", "FEE"):
         raise Conflict(f"account {customer.account_number} is closed: no new charges")
     billing_period = ensure_period(session, community, period or txn_date)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from civic.errors import Conflict, InvalidInput, NotFound
 from civic.ledger import outbox
-from civic.ledger.customers import audit, now
+from civic.ledger.customers import audit, ensure_not_merged, now
 from civic.ledger.periods import ensure_period
 from civic.ledger.tables import (
     ORDER_STATUSES,
@@ -37,6 +37,7 @@ def add_reading(
     period: date | None = None,
 ) -> MeterReading:
     """A meter reading for the billing period of ``period`` (default: of ``read_date``)."""
+    ensure_not_merged(session, customer)
     meter_number = meter_number.strip()
     if not meter_number or len(meter_number) > 20:
         raise InvalidInput("meter: 1 to 20 characters", field="meter")
@@ -88,6 +89,7 @@ def add_order(
     end_date: date | None = None,
     description: str | None = None,
 ) -> Order:
+    ensure_not_merged(session, customer)
     order_number = order_number.strip()
     if not order_number or len(order_number) > 30:
         raise InvalidInput("order_number: 1 to 30 characters", field="order_number")

@@ -93,6 +93,8 @@ class Customer(Base):
     online_access: Mapped[bool] = mapped_column(Boolean, default=True)
     collection_code: Mapped[str | None] = mapped_column(String(10))
     master_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    # Set when a merge made this record inactive: its account number leads to the survivor.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     created_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

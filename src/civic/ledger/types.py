@@ -68,6 +68,8 @@ class CustomerView:
     version: int
     refs: tuple[ExternalRef, ...] = ()
     alerts: tuple[str, ...] = ()
+    merged_into: str | None = None
+    """The survivor's account number, when a merge made this record inactive."""
 
     @property
     def display_name(self) -> str:

@@ -1,0 +1,296 @@
+"""Merging duplicate records: preview changes nothing, apply moves everything in one
+transaction, guards refuse what must not happen, undo restores exactly — on both backends."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from civic.db import transaction
+from civic.errors import Conflict
+from civic.ledger import service
+from civic.ledger.tables import (
+    AlertMessage,
+    AuditEntry,
+    Customer,
+    CustomerRef,
+    MeterReading,
+    Order,
+    OutboxEntry,
+    Transaction,
+)
+from civic.merge.apply import apply_merge, undo_merge
+from civic.merge.plan import make_plan
+from tests.builders import Town
+
+
+def _c(s: Any, account: str) -> Customer:
+    return service.get_customer(s, account)
+
+
+def state(engine: Engine, account: str) -> dict[str, Any]:
+    """Everything a merge touches for one record, as plain values."""
+    with transaction(engine) as s:
+        c = _c(s, account)
+        return {
+            "fields": {
+                k: getattr(c, k)
+                for k in (
+                    "first_name",
+                    "last_name",
+                    "service_address",
+                    "phone",
+                    "email",
+                    "status",
+                    "merged_into_id",
+                    "master_customer_id",
+                )
+            },
+            "txns": sorted(
+                s.scalars(select(Transaction.id).where(Transaction.customer_id == c.id))
+            ),
+            "readings": sorted(
+                s.scalars(select(MeterReading.id).where(MeterReading.customer_id == c.id))
+            ),
+            "orders": sorted(
+                s.scalars(select(Order.order_number).where(Order.customer_id == c.id))
+            ),
+            "refs": sorted(
+                (r.ref_type, r.value)
+                for r in s.scalars(select(CustomerRef).where(CustomerRef.customer_id == c.id))
+            ),
+            "alerts": sorted(
+                s.scalars(select(AlertMessage.message).where(AlertMessage.customer_id == c.id))
+            ),
+            "balance": int(service.total_balance(s, c.id)),
+        }
+
+
+@pytest.fixture
+def pair(town: Town, engine: Engine) -> tuple[str, str]:
+    """A survivor and a duplicate created twice with a typo, each with its own history."""
+    keep = town.customer(
+        "Jane Smith", account="1000-01", service_address="12 Main St", refs=[("ssr", "SSR-1234567")]
+    )
+    dup = town.customer(
+        "Jane Smyth",
+        account="2000-01",
+        service_address="12 Main Street",
+        phone="217-555-0101",
+        email="jane@example.org",
+        refs=[("ssr", "ssr 1234567"), ("parcel", "P-77")],
+    )
+    keep.charge("WA", "40.00", "2024-01-05")
+    dup.charge("WA", "68.27", "2024-01-05").charge("SE", "20.00", "2024-02-05")
+    dup.pay("30.00", "2024-02-10", ref="CHK 101")
+    with transaction(engine) as s:
+        d = _c(s, "2000-01")
+        service.add_reading(s, d, "M-9", 1200, date(2024, 1, 31), actor="t")
+        service.add_order(
+            s, d, "PO-1", date(2023, 1, 1), actor="t", status="closed", end_date=date(2023, 6, 30)
+        )
+        service.add_alert(s, d, "Dog in yard", actor="t")
+    return keep.account_number, dup.account_number
+
+
+def test_preview_shows_fields_moves_and_balances_and_changes_nothing(engine, pair) -> None:
+    keep, dup = pair
+    before = (state(engine, keep), state(engine, dup))
+    with transaction(engine) as s:
+        plan = make_plan(s, _c(s, dup), _c(s, keep))
+    assert not plan.refusals and not plan.needs_force
+    assert plan.changes == {
+        "phone": [None, "217-555-0101"],
+        "email": [None, "jane@example.org"],
+    }  # survivor's values kept, blanks filled from the source
+    counts = {m.entity: len(m.ids) for m in plan.moves}
+    assert counts == {
+        "transaction": 3,
+        "reading": 1,
+        "order": 1,
+        "certification": 0,
+        "alert": 1,
+        "ref": 1,  # the parcel number; the SSR reference is already on the survivor
+        "dependent": 0,
+    }
+    assert plan.move("ref").drop and plan.move("transaction").amount_cents == 5827
+    assert plan.balance_before == {"source": 5827, "survivor": 4000}
+    assert plan.balance_after == {"source": 0, "survivor": 9827}
+    assert (state(engine, keep), state(engine, dup)) == before
+
+
+def test_apply_moves_everything_and_leaves_a_pointer(engine, pair) -> None:
+    keep, dup = pair
+    seq_before = _max_seq(engine)
+    with transaction(engine) as s:
+        result = apply_merge(s, _c(s, dup), _c(s, keep), actor="clerk")
+    after_keep, after_dup = state(engine, keep), state(engine, dup)
+    assert after_keep["balance"] == 9827 and after_dup["balance"] == 0
+    assert len(after_keep["txns"]) == 4 and after_dup["txns"] == []
+    assert after_keep["readings"] and after_keep["orders"] == ["PO-1"]
+    assert after_keep["alerts"] == ["Dog in yard"]
+    # seed 003: every reference ends up on the active record, none duplicated
+    assert after_keep["refs"] == [("parcel", "P-77"), ("ssr", "SSR-1234567")]
+    assert after_dup["refs"] == [] and after_dup["fields"]["status"] == "inactive"
+    assert after_keep["fields"]["phone"] == "217-555-0101"
+    with transaction(engine) as s:
+        view = service.to_view(s, _c(s, dup))
+        assert view.merged_into == keep
+        feed = s.execute(
+            select(OutboxEntry.customer_id, OutboxEntry.op).where(OutboxEntry.seq > seq_before)
+        ).all()
+        assert {op for _, op in feed} == {"merge"}
+        assert {cid for cid, _ in feed} == {_c(s, keep).id, _c(s, dup).id}
+        actions = s.scalars(select(AuditEntry.action).where(AuditEntry.entity_id.isnot(None)))
+        assert {"customer.merge", "customer.merged_away"} <= set(actions)
+        assert result.merge_id
+    # the merged-away record takes no new activity; its number leads to the survivor
+    with pytest.raises(Conflict, match=f"merged into {keep}"):
+        with transaction(engine) as s:
+            service.post_charge(s, _c(s, dup), "WA", 100, date(2024, 3, 5), actor="t")
+
+
+def _max_seq(engine: Engine) -> int:
+    from sqlalchemy import func
+
+    with transaction(engine) as s:
+        return int(s.scalar(select(func.coalesce(func.max(OutboxEntry.seq), 0))) or 0)
+
+
+def test_apply_does_not_commit_on_its_own(engine, pair) -> None:
+    keep, dup = pair
+    before = (state(engine, keep), state(engine, dup))
+    with pytest.raises(RuntimeError):
+        with transaction(engine) as s:
+            apply_merge(s, _c(s, dup), _c(s, keep), actor="clerk")
+            raise RuntimeError("crash after the merge, before commit")
+    assert (state(engine, keep), state(engine, dup)) == before
+
+
+def test_active_orders_refuse_the_merge_unless_forced_with_a_reason(town, engine) -> None:
+    keep = town.customer("Ann Lee", account="1000-01")
+    dup = town.customer("Ann Lee", account="2000-01")
+    with transaction(engine) as s:
+        service.add_order(s, _c(s, dup.account_number), "PO-9", date(2024, 1, 1), actor="t")
+    with pytest.raises(Conflict, match="active orders: PO-9"):
+        with transaction(engine) as s:
+            apply_merge(s, _c(s, "2000-01"), _c(s, "1000-01"), actor="t")
+    with pytest.raises(Conflict, match="--force --reason"):
+        with transaction(engine) as s:
+            apply_merge(s, _c(s, "2000-01"), _c(s, "1000-01"), actor="t", force=True)
+    with transaction(engine) as s:
+        result = apply_merge(
+            s, _c(s, "2000-01"), _c(s, "1000-01"), actor="t", force=True, reason="PO moved"
+        )
+    assert state(engine, keep.account_number)["orders"] == ["PO-9"]
+    with transaction(engine) as s:
+        from civic.merge.tables import Merge
+
+        m = s.get(Merge, result.merge_id)
+        assert m is not None and m.forced and m.reason == "PO moved"
+
+
+def test_a_date_range_limits_which_orders_move(town, engine) -> None:
+    town.customer("Ann Lee", account="1000-01")
+    town.customer("Ann Lee", account="2000-01")
+    with transaction(engine) as s:
+        d = _c(s, "2000-01")
+        for number, start, end in (
+            ("PO-OLD", date(2019, 1, 1), date(2019, 12, 31)),
+            ("PO-NEW", date(2024, 1, 1), date(2024, 3, 31)),
+        ):
+            service.add_order(s, d, number, start, actor="t", status="closed", end_date=end)
+    with transaction(engine) as s:
+        apply_merge(s, _c(s, "2000-01"), _c(s, "1000-01"), actor="t", orders_from=date(2023, 1, 1))
+    assert state(engine, "1000-01")["orders"] == ["PO-NEW"]
+    assert state(engine, "2000-01")["orders"] == ["PO-OLD"]
+
+
+def test_guards(town, engine) -> None:
+    town.customer("Ann Lee", account="1000-01")
+    town.customer("Ann Lee", account="2000-01")
+    other = Town(engine, community="SHELBYVILLE")
+    other.customer("Ann Lee", account="1000-01")
+    with transaction(engine) as s:
+        springfield = service.get_community(s, "SPRINGFIELD")
+        shelbyville = service.get_community(s, "SHELBYVILLE")
+        a = service.get_customer(s, "1000-01", springfield)
+        b = service.get_customer(s, "2000-01", springfield)
+        elsewhere = service.get_customer(s, "1000-01", shelbyville)
+        assert any("itself" in r for r in make_plan(s, a, a).refusals)
+        assert any("different communities" in r for r in make_plan(s, a, elsewhere).refusals)
+        service.update_customer(s, a, {"master_account": "2000-01"}, actor="t")
+        assert any("lose its active master" in r for r in make_plan(s, b, a).refusals)
+
+
+def test_a_master_with_dependents_needs_an_active_survivor(town, engine) -> None:
+    town.customer("Ann Lee", account="1000-01")
+    town.customer("Ann Lee", account="2000-01")
+    town.customer("Bo Lee", account="3000-01", master_account="2000-01")
+    with transaction(engine) as s:
+        service.update_customer(s, _c(s, "1000-01"), {"status": "inactive"}, actor="t")
+    with transaction(engine) as s:
+        plan = make_plan(s, _c(s, "2000-01"), _c(s, "1000-01"))
+        assert any("without an active master" in r for r in plan.refusals)
+        service.update_customer(s, _c(s, "1000-01"), {"status": "active"}, actor="t")
+    with transaction(engine) as s:
+        apply_merge(s, _c(s, "2000-01"), _c(s, "1000-01"), actor="t")
+    with transaction(engine) as s:
+        assert service.to_view(s, _c(s, "3000-01")).master_account == "001000-01"
+
+
+def test_undo_restores_exactly_and_later_activity_stays_with_the_survivor(
+    town, engine, pair
+) -> None:
+    keep, dup = pair
+    before_keep, before_dup = state(engine, keep), state(engine, dup)
+    with transaction(engine) as s:
+        merge_id = apply_merge(s, _c(s, dup), _c(s, keep), actor="clerk").merge_id
+    later = town_account(town, keep)
+    later.charge("GA", "15.00", "2024-03-05")
+    with transaction(engine) as s:  # a later certification-style alert clears the survivor's
+        service.clear_alerts(s, _c(s, keep), actor="t")
+    with transaction(engine) as s:
+        result = undo_merge(s, merge_id, actor="clerk")
+    assert result.kept["transaction"] == 1
+    after_keep, after_dup = state(engine, keep), state(engine, dup)
+    assert after_dup == before_dup  # every moved record back, alert recreated, refs back
+    assert after_keep["balance"] == before_keep["balance"] + 1500
+    assert len(after_keep["txns"]) == len(before_keep["txns"]) + 1
+    assert after_keep["fields"] == before_keep["fields"]
+    assert after_keep["refs"] == before_keep["refs"]
+    with pytest.raises(Conflict, match="already undone"):
+        with transaction(engine) as s:
+            undo_merge(s, merge_id, actor="clerk")
+
+
+def town_account(town: Town, account: str) -> Any:
+    from tests.builders import Account
+
+    return Account(town, account)
+
+
+def test_undo_is_refused_where_it_would_contradict_later_changes(town, engine, pair) -> None:
+    keep, dup = pair
+    with transaction(engine) as s:
+        merge_id = apply_merge(s, _c(s, dup), _c(s, keep), actor="clerk").merge_id
+    with transaction(engine) as s:
+        payment = s.scalar(
+            select(Transaction.id).where(
+                Transaction.kind == "PAY", Transaction.customer_id == _c(s, keep).id
+            )
+        )
+        service.update_customer(s, _c(s, keep), {"phone": "217-555-9999"}, actor="t")
+    assert payment is not None
+    void_id = town_account(town, keep).void(payment, "2024-03-01")
+    with pytest.raises(Conflict) as info:
+        with transaction(engine) as s:
+            undo_merge(s, merge_id, actor="clerk")
+    message = info.value.message
+    assert f"transaction {void_id}" in message and f"moved transaction {payment}" in message
+    assert "phone was changed after the merge" in message
+    assert state(engine, dup)["fields"]["merged_into_id"] is not None  # nothing restored
