@@ -294,3 +294,26 @@ def test_undo_is_refused_where_it_would_contradict_later_changes(town, engine, p
     assert f"transaction {void_id}" in message and f"moved transaction {payment}" in message
     assert "phone was changed after the merge" in message
     assert state(engine, dup)["fields"]["merged_into_id"] is not None  # nothing restored
+
+
+def test_imports_refuse_rows_for_a_merged_away_account(engine, pair, tmp_path) -> None:
+    from civic.ledger.imports import import_csv
+
+    keep, dup = pair
+    with transaction(engine) as s:
+        apply_merge(s, _c(s, dup), _c(s, keep), actor="clerk")
+    txns = tmp_path / "t.csv"
+    txns.write_text(
+        "account_number,kind,service,amount,date\n"
+        f"{dup},CHG,WA,10.00,2024-03-05\n"
+        f"{keep},CHG,WA,10.00,2024-03-05\n"
+    )
+    summary = import_csv(engine, "transactions", txns, actor="t", community="SPRINGFIELD")
+    assert (summary.added, summary.rejected) == (1, 1)
+    assert f"was merged into {keep}: use {keep}" in summary.problems[0].message
+    people = tmp_path / "c.csv"
+    people.write_text(f"account_number,last_name,city\n{dup},Smyth,Elsewhere\n")
+    summary = import_csv(engine, "customers", people, actor="t", community="SPRINGFIELD")
+    assert summary.rejected == 1
+    assert "was merged into another record" in summary.problems[0].message
+    assert state(engine, dup)["fields"]["status"] == "inactive"

@@ -130,7 +130,16 @@ class CustomerImporter:
                 new.append(row)
             else:
                 change = _diff(row, old)
-                if change.diff:
+                if change.diff and old.get("merged_into_id"):
+                    outcome.rejects.append(
+                        (
+                            row.line,
+                            f"account_number: account {row.account} was merged into another "
+                            f"record (`civic customers show {row.account}` names it): change "
+                            "the survivor instead",
+                        )
+                    )
+                elif change.diff:
                     changes.append(change)
                 else:
                     outcome.unchanged += 1
@@ -143,7 +152,7 @@ class CustomerImporter:
 
     def _stored(self, session: Session, accounts: list[str]) -> dict[str, dict[str, Any]]:
         """The stored customers among ``accounts``: their fields, version and refs."""
-        names = ["id", "version", "account_number", "last_name", "business_name"]
+        names = ["id", "version", "account_number", "last_name", "business_name", "merged_into_id"]
         names += [f for f in self.fields if f not in names]
         cols = [CUSTOMERS.c[name] for name in names]
         found: dict[str, dict[str, Any]] = {}
