@@ -52,6 +52,16 @@ class Conflict(CivicError):
     code = "conflict"
 
 
+class MergeRefused(Conflict):
+    """A merge (or its undo) that its guards refuse; ``reasons`` names each one."""
+
+    code = "merge_refused"
+
+    def __init__(self, message: str, reasons: tuple[str, ...] | list[str]) -> None:
+        super().__init__(message, reasons=list(reasons))
+        self.reasons = tuple(reasons)
+
+
 class StaleUpdate(Conflict):
     """An update based on an older version than the stored one; never silently overwritten."""
 

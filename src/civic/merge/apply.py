@@ -18,7 +18,7 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from civic.certification.tables import Certification, CertificationPosting
-from civic.errors import Conflict, InvalidInput, NotFound
+from civic.errors import Conflict, InvalidInput, MergeRefused, NotFound
 from civic.ledger import outbox
 from civic.ledger.customers import audit, now
 from civic.ledger.tables import (
@@ -132,13 +132,13 @@ def apply_merge(
         orders_to=orders_to,
     )
     if plan.refusals:
-        raise Conflict("merge refused: " + "; ".join(plan.refusals), refusals=plan.refusals)
+        raise MergeRefused("merge refused: " + "; ".join(plan.refusals), plan.refusals)
     if plan.needs_force:
         if not force or not (reason or "").strip():
-            raise Conflict(
+            raise MergeRefused(
                 "merge refused: " + "; ".join(plan.needs_force) + " — or merge anyway with "
                 "--force --reason TEXT",
-                refusals=plan.needs_force,
+                plan.needs_force,
             )
     elif force and not (reason or "").strip():
         raise InvalidInput("--force needs --reason TEXT", field="reason")
@@ -377,9 +377,7 @@ def undo_merge(session: Session, merge_id: int, *, actor: str) -> UndoResult:
                 f"(posting {posting_id})"
             )
     if problems:
-        raise Conflict(
-            f"merge {merge_id} cannot be undone: " + "; ".join(problems), problems=problems
-        )
+        raise MergeRefused(f"merge {merge_id} cannot be undone: " + "; ".join(problems), problems)
 
     restored: dict[str, int] = {}
     for entity, ids in back.items():
