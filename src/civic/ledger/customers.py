@@ -37,7 +37,7 @@ DEFAULT_SERVICES: tuple[tuple[str, str, int, bool], ...] = (
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ZIP = re.compile(r"^\d{5}(-?\d{4})?$")
-_REF_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
+REF_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 
 
 def now() -> datetime:
@@ -221,9 +221,10 @@ def normalize_ref(value: str) -> str:
     return "".join(ch for ch in value.upper() if ch.isalnum())
 
 
-def _check_ref(ref_type: str, value: str) -> tuple[str, str, str]:
+def check_ref(ref_type: str, value: str) -> tuple[str, str, str]:
+    """(type, value as given, normalised value) of an external reference, or ``InvalidInput``."""
     ref_type = ref_type.strip().lower()
-    if not _REF_TYPE.match(ref_type):
+    if not REF_TYPE.match(ref_type):
         raise InvalidInput(f"ref:{ref_type}: not a reference type (a-z, 0-9, _)", field="ref")
     value = value.strip()
     normalized = normalize_ref(value)
@@ -437,7 +438,7 @@ def close_customer(
 
 
 def _attach_ref(session: Session, customer: Customer, ref_type: str, value: str) -> bool:
-    ref_type, value, normalized = _check_ref(ref_type, value)
+    ref_type, value, normalized = check_ref(ref_type, value)
     for ref in customer.refs:
         if ref.ref_type == ref_type and ref.normalized == normalized:
             return False

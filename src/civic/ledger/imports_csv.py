@@ -10,13 +10,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from civic.errors import InvalidInput
+from civic.ledger.customers import REF_TYPE
 
 UTF8_BOM = "utf-8-sig"
 UTF8 = "utf-8"
@@ -24,7 +24,6 @@ CP1252 = "cp1252"
 IGNORE = "-"
 """``--map COLUMN=-`` ignores a column."""
 
-_REF_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 _CHUNK = 1 << 20
 
 
@@ -143,7 +142,7 @@ def _field_of(
 def _canonical(name: str, lowered: Mapping[str, str], refs: bool) -> str | None:
     if refs and name[:4].lower() == "ref:":
         ref_type = name[4:].strip().lower()
-        if not _REF_TYPE.match(ref_type):
+        if not REF_TYPE.match(ref_type):
             raise InvalidInput(f"{name}: not a reference type (a-z, 0-9, _; up to 20)")
         return f"ref:{ref_type}"
     return lowered.get(name.lower())

@@ -18,10 +18,10 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from civic.errors import InvalidInput, StaleUpdate
-from civic.ledger import outbox
+from civic.errors import StaleUpdate
+from civic.ledger import customers, outbox
 from civic.ledger.accounts import parse_account_number
-from civic.ledger.customers import clean_customer_values, normalize_ref, now
+from civic.ledger.customers import clean_customer_values, now
 from civic.ledger.imports_base import (
     Outcome,
     Parsers,
@@ -71,14 +71,8 @@ class _Change:
 
 
 def check_ref(ref_type: str, value: str) -> Ref:
-    """The same rules as ``civic customers add --ref`` (types are checked with the header)."""
-    value = value.strip()
-    normalized = normalize_ref(value)
-    if not normalized:
-        raise InvalidInput(f"ref:{ref_type}: empty reference", field=f"ref:{ref_type}")
-    if len(value) > 60:
-        raise InvalidInput(f"ref:{ref_type}: longer than 60 characters", field=f"ref:{ref_type}")
-    return ref_type, value, normalized
+    """The same rules as ``civic customers add --ref`` (one function for both)."""
+    return customers.check_ref(ref_type, value)
 
 
 class CustomerImporter:
