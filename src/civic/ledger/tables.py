@@ -112,6 +112,7 @@ class Customer(Base):
         UniqueConstraint("community_id", "account_number"),
         Index("ix_customers_location", "community_id", "location"),
         Index("ix_customers_last_name", "last_name"),
+        Index("ix_customers_merged_into_id", "merged_into_id"),
         CheckConstraint(f"status IN {STATUSES!r}", name="status"),
         CheckConstraint(
             "coalesce(last_name, '') <> '' OR coalesce(business_name, '') <> ''", name="name"

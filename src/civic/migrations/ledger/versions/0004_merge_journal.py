@@ -87,9 +87,11 @@ def upgrade() -> None:
     else:
         op.add_column("customers", sa.Column("merged_into_id", sa.BigInteger(), nullable=True))
         op.create_foreign_key(fk_name, "customers", "customers", ["merged_into_id"], ["id"])
+    op.create_index("ix_customers_merged_into_id", "customers", ["merged_into_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_customers_merged_into_id", table_name="customers")
     if op.get_bind().dialect.name == "sqlite":
         op.execute("ALTER TABLE customers DROP COLUMN merged_into_id")
     else:
