@@ -85,7 +85,8 @@ def bench(backend: str, customers: int, repeat: int, workdir: Path) -> dict[str,
         admin(f'CREATE DATABASE "{town_name}"')
         town = pg_url(town_name)
     t0 = time.perf_counter()
-    civic("demo", "--customers", str(customers), "--json", db=town)
+    truth = str(workdir / f"{backend}.truth.json")
+    civic("demo", "--customers", str(customers), "--truth", truth, "--json", db=town)
     build = time.perf_counter() - t0
     timings: dict[str, list[float]] = {name: [] for name, _, _ in STEPS}
     detail: dict[str, str] = {}
