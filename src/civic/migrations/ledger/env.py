@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import civic.certification.tables  # noqa: F401  (its tables join the ledger's metadata)
+import civic.matching.tables  # noqa: F401
 import civic.merge.tables  # noqa: F401
 from civic.ledger.tables import Base
 

@@ -1,0 +1,666 @@
+"""The Fellegi–Sunter model, on Splink 5 with its embedded DuckDB backend. This is the ONLY
+module that imports splink (ARCHITECTURE.md): everything else hands it normalised records
+(``records.COLUMNS``) and gets back plain values.
+
+- ``settings()``: the comparisons, written with utility knowledge: term-frequency adjusted
+  names, nickname-equal first names, generational suffixes, an equal identity reference as
+  very strong evidence, and the account number's location part against its occupant sequence
+  (a later occupant of a location, the earlier one inactive, is a successor, not a copy).
+- ``train()``: unsupervised: u by random sampling, the prior from deterministic rules, m by
+  expectation maximisation over a few blocking rules. Returns the model as JSON-able dict.
+- ``predict()``: scores the blocked pairs with a trained model; every pair carries, per
+  comparison, the level it fell in and the match weight it added; pairs are clustered with
+  Splink's connected components.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa  # type: ignore[import-untyped]
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.internals.exceptions import EMTrainingException
+
+from civic.errors import InvalidInput
+from civic.matching.records import COLUMNS
+
+MODEL_FORMAT = "civic-match-model/1"
+
+
+class TooFewRecords(InvalidInput):
+    """Training found no pairs to learn from."""
+
+
+_SCHEMA = pa.schema(
+    [
+        ("unique_id", pa.int64()),
+        ("community_id", pa.int64()),
+        ("first_name", pa.string()),
+        ("first_nicks", pa.list_(pa.string())),
+        ("first_initial", pa.string()),
+        ("middle_initial", pa.string()),
+        ("last_name", pa.string()),
+        ("last_initial", pa.string()),
+        ("suffix", pa.string()),
+        ("business_name", pa.string()),
+        ("street", pa.string()),
+        ("unit", pa.string()),
+        ("address", pa.string()),
+        ("mailing", pa.string()),
+        ("zip5", pa.string()),
+        ("phone", pa.string()),
+        ("email", pa.string()),
+        ("refs", pa.list_(pa.string())),
+        ("ref_key", pa.string()),
+        ("location", pa.string()),
+        ("occupant", pa.string()),
+        ("inactive", pa.bool_()),
+    ]
+)
+assert tuple(_SCHEMA.names) == COLUMNS
+
+EVIDENCE_VALUES: dict[str, tuple[str, ...]] = {
+    "reference": ("refs",),
+    "first_name": ("first_name",),
+    "middle_initial": ("middle_initial",),
+    "last_name": ("last_name",),
+    "suffix": ("suffix",),
+    "business_name": ("business_name",),
+    "address": ("address",),
+    "mailing": ("mailing", "address"),
+    "zip": ("zip5",),
+    "phone": ("phone",),
+    "email": ("email",),
+    "account": ("location", "occupant", "inactive"),
+}
+"""Per comparison, the record columns it looks at (shown as evidence)."""
+
+
+def _null(*cols: str) -> dict[str, Any]:
+    cond = " OR ".join(f"{c}_l IS NULL OR {c}_r IS NULL" for c in cols)
+    return {"sql_condition": cond, "label_for_charts": "missing", "is_null_level": True}
+
+
+def _level(sql: str, label: str, tf: str | None = None) -> dict[str, Any]:
+    level: dict[str, Any] = {"sql_condition": sql, "label_for_charts": label}
+    if tf:
+        level["tf_adjustment_column"] = tf
+        level["tf_adjustment_weight"] = 1.0
+    return level
+
+
+_ELSE: dict[str, Any] = {"sql_condition": "ELSE", "label_for_charts": "different"}
+
+
+def _comparison(name: str, description: str, levels: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "output_column_name": name,
+        "comparison_description": description,
+        "comparison_levels": levels,
+    }
+
+
+def comparisons() -> list[dict[str, Any]]:
+    """The domain comparisons, as Splink settings dicts (saved verbatim in the model)."""
+    jw = "jaro_winkler_similarity"
+    return [
+        _comparison(
+            "reference",
+            "identity references (social services reference, ...), normalised",
+            [
+                {
+                    "sql_condition": "len(refs_l) = 0 OR len(refs_r) = 0",
+                    "label_for_charts": "missing",
+                    "is_null_level": True,
+                },
+                _level("len(list_intersect(refs_l, refs_r)) > 0", "equal reference"),
+                _level(
+                    "split_part(ref_key_l, ':', 1) = split_part(ref_key_r, ':', 1) "
+                    "AND damerau_levenshtein(ref_key_l, ref_key_r) <= 1",
+                    "reference off by one typo",
+                ),
+                _ELSE,
+            ],
+        ),
+        _comparison(
+            "first_name",
+            "first name: exact (term-frequency adjusted), nickname, similar, initial",
+            [
+                _null("first_name"),
+                _level("first_name_l = first_name_r", "exact", tf="first_name"),
+                _level(
+                    "list_contains(first_nicks_l, first_name_r) "
+                    "OR list_contains(first_nicks_r, first_name_l)",
+                    "nickname",
+                ),
+                _level(f"{jw}(first_name_l, first_name_r) >= 0.92", "similar (JW >= 0.92)"),
+                _level(f"{jw}(first_name_l, first_name_r) >= 0.85", "similar (JW >= 0.85)"),
+                _level(
+                    "(len(first_name_l) = 1 OR len(first_name_r) = 1) "
+                    "AND first_initial_l = first_initial_r",
+                    "initial",
+                ),
+                _ELSE,
+            ],
+        ),
+        _comparison(
+            "middle_initial",
+            "middle initial",
+            [
+                _null("middle_initial"),
+                _level("middle_initial_l = middle_initial_r", "exact"),
+                _ELSE,
+            ],
+        ),
+        _comparison(
+            "last_name",
+            "last name: exact (term-frequency adjusted) or similar",
+            [
+                _null("last_name"),
+                _level("last_name_l = last_name_r", "exact", tf="last_name"),
+                _level(
+                    "first_name_l = last_name_r AND last_name_l = first_name_r",
+                    "swapped with first name",
+                ),
+                _level(f"{jw}(last_name_l, last_name_r) >= 0.92", "similar (JW >= 0.92)"),
+                _level(f"{jw}(last_name_l, last_name_r) >= 0.85", "similar (JW >= 0.85)"),
+                _ELSE,
+            ],
+        ),
+        _comparison(
+            "suffix",
+            "generational suffix (Jr, Sr, III): father and son differ here",
+            [
+                _level("suffix_l IS NULL AND suffix_r IS NULL", "neither has one"),
+                _level("suffix_l = suffix_r", "equal"),
+                _ELSE,
+            ],
+        ),
+        _comparison(
+            "business_name",
+            "business name",
+            [
+                _null("business_name"),
+                _level("business_name_l = business_name_r", "exact", tf="business_name"),
+                _level(f"{jw}(business_name_l, business_name_r) >= 0.9", "similar"),
+                _ELSE,
+            ],
+        ),
+        _comparison(
+            "address",
+            "service address, USPS-normalised (street and unit)",
+            [
+                _null("street"),
+                _level("address_l = address_r", "exact"),
+                _level(
+                    "street_l = street_r AND (unit_l IS NULL OR unit_r IS NULL)",
+                    "same street address, one without unit",
+                ),
+                _level(
+                    "split_part(street_l, ' ', 1) = split_part(street_r, ' ', 1) "
+                    f"AND {jw}(street_l, street_r) >= 0.9 "
+                    "AND coalesce(unit_l, '') = coalesce(unit_r, '')",
+                    "similar street address",
+                ),
+                _level("street_l = street_r", "same building, other unit"),
+                _ELSE,
+            ],
+        ),
+        _comparison(
+            "mailing",
+            "mailing address: the same, or one's mailing address is the other's service address",
+            [
+                {
+                    "sql_condition": "(mailing_l IS NULL AND mailing_r IS NULL) "
+                    "OR coalesce(mailing_l, address_l) IS NULL "
+                    "OR coalesce(mailing_r, address_r) IS NULL",
+                    "label_for_charts": "missing",
+                    "is_null_level": True,
+                },
+                _level(
+                    "coalesce(mailing_l, address_l) = coalesce(mailing_r, address_r)",
+                    "bills go to one address",
+                ),
+                _ELSE,
+            ],
+        ),
+        _comparison(
+            "zip",
+            "ZIP code (ZIP+4 reduced to ZIP5)",
+            [
+                _null("zip5"),
+                _level("zip5_l = zip5_r", "exact"),
+                _level("damerau_levenshtein(zip5_l, zip5_r) <= 1", "one digit off"),
+                _ELSE,
+            ],
+        ),
+        _comparison(
+            "phone",
+            "phone number, digits only",
+            [
+                _null("phone"),
+                _level("phone_l = phone_r", "exact"),
+                _level("right(phone_l, 7) = right(phone_r, 7)", "same last seven digits"),
+                _ELSE,
+            ],
+        ),
+        _comparison(
+            "email",
+            "e-mail address, lower case",
+            [_null("email"), _level("email_l = email_r", "exact"), _ELSE],
+        ),
+        _comparison(
+            "account",
+            "account number: location part against occupant sequence",
+            [
+                _null("location"),
+                _level(
+                    "location_l = location_r AND occupant_l <> occupant_r "
+                    "AND (inactive_l OR inactive_r)",
+                    "successor at one location (earlier account inactive)",
+                ),
+                _level("location_l = location_r", "same location, both active"),
+                _ELSE,
+            ],
+        ),
+    ]
+
+
+def _ref_half(side: str, half: str) -> str:
+    """The reference type and the first (or second) half of its digits, as SQL; NULL when the
+    reference has fewer than six digits."""
+    digits = f"regexp_replace({side}.ref_key, '[^0-9]', '', 'g')"
+    cut = f"len({digits}) // 2"
+    part = f"left({digits}, {cut})" if half == "left" else f"right({digits}, len({digits}) - {cut})"
+    return (
+        f"CASE WHEN len({digits}) >= 6 THEN split_part({side}.ref_key, ':', 1) || ':' || {part} END"
+    )
+
+
+def blocking_rules() -> list[Any]:
+    """Which pairs are scored at all (within one community). Each rule keeps its blocks small
+    as the ledger grows: a bare first + last name rule would grow with the square of the town
+    (every "James Smith" against every other), so names are paired with a ZIP or a house
+    number."""
+    house = "split_part({side}.street, ' ', 1)"
+    same_house = f"{house.format(side='l')} = {house.format(side='r')}"
+    return [
+        block_on("community_id", "ref_key"),
+        block_on("community_id", "address"),
+        block_on("community_id", "phone"),
+        block_on("community_id", "email"),
+        block_on("community_id", "business_name"),
+        block_on("community_id", "first_name", "last_name", "zip5"),
+        block_on("community_id", "street", "last_initial"),
+        # a reference with one typo still has its first or its second half of digits
+        "l.community_id = r.community_id AND l.last_initial = r.last_initial "
+        f"AND {_ref_half('l', 'left')} = {_ref_half('r', 'left')}",
+        f"l.community_id = r.community_id AND {_ref_half('l', 'right')} = "
+        f"{_ref_half('r', 'right')}",
+        "l.community_id = r.community_id AND l.first_name = r.last_name "
+        "AND l.last_name = r.first_name",
+        "l.community_id = r.community_id AND l.zip5 = r.zip5 "
+        f"AND l.last_initial = r.last_initial AND {same_house}",
+        f"l.community_id = r.community_id AND l.last_name = r.last_name AND {same_house}",
+        f"l.community_id = r.community_id AND l.first_name = r.first_name AND {same_house}",
+    ]
+
+
+def _training_rules() -> list[Any]:
+    return [
+        block_on("community_id", "first_name", "last_name"),
+        block_on("community_id", "phone"),
+        block_on("community_id", "address", "last_initial"),
+    ]
+
+
+DUCKDB_MEMORY_LIMIT = "3GB"
+"""DuckDB spills to disk beyond this (the whole run must stay well under 6 GiB)."""
+TRAIN_RECORDS = 400_000
+"""A larger ledger trains on a random sample of this many records (the model's parameters are
+proportions, which a sample of this size estimates well; training on all takes minutes)."""
+EM_RECORDS = 250_000
+"""EM trains on a sample of about this many records (all of them in a smaller ledger)."""
+
+
+def _settings(model: Mapping[str, Any] | None) -> Any:
+    if model is not None:
+        return dict(model["splink"])
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=list[Any](comparisons()),
+        blocking_rules_to_generate_predictions=blocking_rules(),
+        retain_matching_columns=True,
+        retain_intermediate_calculation_columns=True,
+        probability_two_random_records_match=0.0001,
+    )
+
+
+def _quiet() -> None:
+    for name in ("splink", "splink.internals"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+class _Session:
+    """One DuckDB connection, the input table registered, and a Linker over it."""
+
+    def __init__(
+        self,
+        columns: Mapping[str, Sequence[Any]],
+        model: Mapping[str, Any] | None,
+        *,
+        sample: int | None = None,
+        seed: int = 42,
+    ):
+        _quiet()
+        self.con = duckdb.connect(":memory:")
+        self.con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+        self.con.execute("SET preserve_insertion_order = false")
+        self.api = DuckDBAPI(self.con)
+        table = pa.Table.from_pydict(dict(columns), schema=_SCHEMA)
+        if sample is not None and table.num_rows > sample:
+            # records at random: duplicate pairs survive (both records picked) often
+            # enough for EM, and the share of matching pairs is unchanged
+            picked = sorted(random.Random(seed).sample(range(table.num_rows), sample))
+            table = table.take(pa.array(picked, type=pa.int64()))
+        self.count = table.num_rows
+        self.input = self.api.register(table, table_name="civic_customers")
+        self.linker = Linker(self.input, _settings(model), log_level=logging.ERROR)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class _RuleFailed(Exception):
+    """EM under one training rule reached an m of 0, which Splink refuses mid-training."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+def train(columns: Mapping[str, Sequence[Any]], *, seed: int = 42) -> dict[str, Any]:
+    """Train a model on these records (unsupervised) and return it as a JSON-able dict.
+
+    In a small ledger EM under one blocking rule can drive a level's m to 0 (no pair under the
+    rule fell in it), which Splink refuses part-way, leaving its linker unusable: training
+    then starts again without that rule, and the other rules train that comparison."""
+    skip: set[int] = set()
+    while True:
+        try:
+            return _train_once(columns, seed=seed, skip=skip)
+        except _RuleFailed as failed:
+            skip.add(failed.index)
+
+
+def _train_once(
+    columns: Mapping[str, Sequence[Any]], *, seed: int, skip: set[int]
+) -> dict[str, Any]:
+    session = _Session(columns, None, sample=TRAIN_RECORDS, seed=seed)
+    try:
+        linker = session.linker
+        linker.training.estimate_probability_two_random_records_match(
+            [
+                block_on("community_id", "first_name", "last_name", "address"),
+                block_on("community_id", "ref_key"),
+                block_on("community_id", "business_name", "address"),
+            ],
+            recall=0.8,
+        )
+        pairs = max(1e6, min(1e7, session.count * 10.0))
+        linker.training.estimate_u_using_random_sampling(max_pairs=pairs, seed=seed)
+        sample = min(1.0, EM_RECORDS / max(1, session.count))
+        trained = 0
+        for index, rule in enumerate(_training_rules()):
+            if index in skip:
+                continue
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    rule,
+                    estimate_without_term_frequencies=True,
+                    record_sample_proportion=sample,
+                )
+            except EMTrainingException:
+                continue  # no pairs under this rule in these records: the others train
+            except ValueError as exc:
+                if "m_probability" not in str(exc):
+                    raise
+                raise _RuleFailed(index) from exc
+            trained += 1
+        if trained == 0:
+            raise TooFewRecords(
+                f"{session.count} records are too few to train a model: match a larger set "
+                "(or run `civic match run` on the ledger first, so its model is reused)"
+            )
+        splink_model = _floor_m(linker.misc.save_model_to_json())
+    finally:
+        session.close()
+    return {"format": MODEL_FORMAT, "records": session.count, "splink": splink_model}
+
+
+_M_FLOOR = 1e-4
+
+
+def _floor_m(model: dict[str, Any]) -> dict[str, Any]:
+    """A level EM saw no match in (m = 0, e.g. two records with one suffix in a small
+    ledger) would veto every pair that falls in it; give it a small m instead."""
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            m = level.get("m_probability")
+            if isinstance(m, int | float) and m < _M_FLOOR and not level.get("is_null_level"):
+                level["m_probability"] = _M_FLOOR
+    return model
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One comparison's part in a pair's score."""
+
+    comparison: str
+    level: int
+    label: str
+    match_weight: float
+    values_l: tuple[Any, ...]
+    values_r: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Scored:
+    id_l: int
+    id_r: int
+    match_weight: float
+    match_probability: float
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    pairs: list[Scored]
+    clusters: dict[int, int]
+    """Record id -> the smallest record id of its cluster (records in no pair: absent)."""
+    prior_weight: float
+
+
+def _labels(model: Mapping[str, Any]) -> dict[str, dict[int, str]]:
+    out: dict[str, dict[int, str]] = {}
+    for comparison in model["splink"]["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        count = len(levels)
+        mapping = {-1: "missing"}
+        for i, lv in enumerate(levels):
+            mapping[count - 1 - i] = str(lv.get("label_for_charts") or lv["sql_condition"])
+        out[comparison["output_column_name"]] = mapping
+    return out
+
+
+def prior_weight(model: Mapping[str, Any]) -> float:
+    p = float(model["splink"]["probability_two_random_records_match"])
+    return math.log2(p / (1 - p))
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, list | tuple):
+        return ", ".join(str(x) for x in v) or None
+    return v
+
+
+def predict(
+    columns: Mapping[str, Sequence[Any]],
+    model: Mapping[str, Any],
+    *,
+    min_weight: float,
+    cluster_weight: float | None = None,
+) -> Prediction:
+    """Score the blocked pairs of these records with ``model``; keep pairs at or above
+    ``min_weight``; cluster (connected components) at ``cluster_weight`` (default the
+    same)."""
+    session = _Session(columns, model)
+    try:
+        linker = session.linker
+        chunks = max(1, session.count // 400_000)
+        predictions = linker.inference.predict(
+            threshold_match_weight=min_weight,
+            num_chunks_left=chunks if chunks > 1 else None,
+            num_chunks_right=1 if chunks > 1 else None,
+            warning_mode="never",
+        )
+        clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
+            predictions,
+            threshold_match_weight=min_weight if cluster_weight is None else cluster_weight,
+        )
+        pairs = _read_pairs(session.con, predictions.physical_name, model)
+        rows = session.con.sql(
+            f"SELECT unique_id, min(unique_id) OVER (PARTITION BY cluster_id) AS head "
+            f"FROM {clustered.physical_name}"
+        ).fetchall()
+        clusters = {int(uid): int(head) for uid, head in rows}
+    finally:
+        session.close()
+    return Prediction(pairs=pairs, clusters=clusters, prior_weight=prior_weight(model))
+
+
+def _read_pairs(
+    con: duckdb.DuckDBPyConnection, table: str, model: Mapping[str, Any]
+) -> list[Scored]:
+    labels = _labels(model)
+    names = list(labels)
+    value_cols = sorted({c for cols in EVIDENCE_VALUES.values() for c in cols})
+    select = ["unique_id_l", "unique_id_r", "match_weight", "match_probability"]
+    for name in names:
+        select += [f"gamma_{name}", f"mw_{name}"]
+        select.append(f"mw_tf_adj_{name}" if _has_tf(model, name) else "0.0")
+    select += [f"{c}_l" for c in value_cols] + [f"{c}_r" for c in value_cols]
+    result = con.sql(f"SELECT {', '.join(select)} FROM {table}").fetchall()
+    out: list[Scored] = []
+    base = 4 + 3 * len(names)
+    width = len(value_cols)
+    position = {c: i for i, c in enumerate(value_cols)}
+    for row in result:
+        evidence = []
+        for i, name in enumerate(names):
+            level = int(row[4 + 3 * i])
+            weight = float(row[5 + 3 * i] or 0.0) + float(row[6 + 3 * i] or 0.0)
+            cols = EVIDENCE_VALUES[name]
+            evidence.append(
+                Evidence(
+                    comparison=name,
+                    level=level,
+                    label=labels[name].get(level, str(level)),
+                    match_weight=round(weight, 4),
+                    values_l=tuple(_value(row[base + position[c]]) for c in cols),
+                    values_r=tuple(_value(row[base + width + position[c]]) for c in cols),
+                )
+            )
+        out.append(
+            Scored(
+                id_l=int(row[0]),
+                id_r=int(row[1]),
+                match_weight=float(row[2]),
+                match_probability=float(row[3]),
+                evidence=tuple(evidence),
+            )
+        )
+    return out
+
+
+def _has_tf(model: Mapping[str, Any], name: str) -> bool:
+    for comparison in model["splink"]["comparisons"]:
+        if comparison["output_column_name"] == name:
+            return any(lv.get("tf_adjustment_column") for lv in comparison["comparison_levels"])
+    return False
+
+
+# -- a generic configuration, for comparison in bench/ -----------------------------------------
+
+GENERIC_COLUMNS: tuple[str, ...] = (
+    "unique_id",
+    "first_name",
+    "surname",
+    "address",
+    "zip",
+    "phone",
+    "email",
+)
+
+
+def generic_predict(
+    columns: Mapping[str, Sequence[Any]], *, min_weight: float, seed: int = 42
+) -> list[tuple[int, int, float]]:
+    """Splink with a generic person configuration and no domain normalisation (raw values,
+    lower-cased): the library's stock comparisons, blocking and training. Returns
+    ``(id_l, id_r, match_weight)`` at or above ``min_weight``. Used by the quality benchmark to
+    show what the domain knowledge above adds."""
+    from splink import comparison_library as cl
+
+    _quiet()
+    con = duckdb.connect(":memory:")
+    try:
+        api = DuckDBAPI(con)
+        schema = pa.schema(
+            [("unique_id", pa.int64())] + [(c, pa.string()) for c in GENERIC_COLUMNS[1:]]
+        )
+        table = pa.Table.from_pydict(dict(columns), schema=schema)
+        data = api.register(table, table_name="generic_people")
+        settings = SettingsCreator(
+            link_type="dedupe_only",
+            comparisons=[
+                cl.NameComparison("first_name").configure(term_frequency_adjustments=True),
+                cl.NameComparison("surname").configure(term_frequency_adjustments=True),
+                cl.LevenshteinAtThresholds("address", [1, 3]),
+                cl.ExactMatch("zip"),
+                cl.ExactMatch("phone"),
+                cl.EmailComparison("email"),
+            ],
+            blocking_rules_to_generate_predictions=[
+                block_on("first_name", "surname"),
+                block_on("address"),
+                block_on("phone"),
+                block_on("zip", "surname"),
+            ],
+            retain_intermediate_calculation_columns=False,
+        )
+        linker = Linker(data, settings, log_level=logging.ERROR)
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on("first_name", "surname", "address")], recall=0.8
+        )
+        linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
+        for rule in (block_on("first_name", "surname"), block_on("address")):
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True
+            )
+        predictions = linker.inference.predict(
+            threshold_match_weight=min_weight, warning_mode="never"
+        )
+        rows = con.sql(
+            f"SELECT unique_id_l, unique_id_r, match_weight FROM {predictions.physical_name}"
+        ).fetchall()
+    finally:
+        con.close()
+    return [(int(a), int(b), float(w)) for a, b, w in rows]
