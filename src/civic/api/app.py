@@ -10,8 +10,10 @@ from sqlalchemy.engine import Engine
 
 from civic import __version__
 from civic.api import changes, customers, errors
+from civic.api.staff import pages, queue
 from civic.config import Settings
 from civic.db import make_engine
+from civic.security import RateLimiter, Sessions, check_secret_key
 
 DESCRIPTION = """\
 Read-only access to the Civic Ledger: customers, their aged balances and transaction history,
@@ -24,13 +26,17 @@ string such as `"1234.56"`. Every error has the shape
 """
 
 
-def create_app(engine_or_settings: Engine | Settings) -> FastAPI:
+def create_app(engine_or_settings: Engine | Settings, settings: Settings | None = None) -> FastAPI:
     """The API over an engine (which the caller disposes), or over ``Settings.ledger_url``
-    (an engine the app makes and disposes at shutdown)."""
+    (an engine the app makes and disposes at shutdown). The staff pages sign their session
+    cookies with ``settings.secret_key`` (refused if a placeholder in production)."""
     if isinstance(engine_or_settings, Engine):
         engine, owned = engine_or_settings, False
+        settings = settings or Settings()
     else:
         engine, owned = make_engine(engine_or_settings.ledger_url), True
+        settings = engine_or_settings
+    secret = check_secret_key(settings.secret_key, production=settings.environment == "production")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -50,7 +56,11 @@ def create_app(engine_or_settings: Engine | Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.engine = engine
-    errors.install(app)
+    app.state.staff_sessions = Sessions(secret)
+    app.state.staff_login_limiter = RateLimiter(limit=5, window=60)
+    errors.install(app, html=pages.error_page)
     app.include_router(customers.router, prefix="/api/v1")
     app.include_router(changes.router, prefix="/api/v1")
+    app.include_router(pages.router)
+    app.include_router(queue.router)
     return app

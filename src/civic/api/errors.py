@@ -8,11 +8,12 @@ services, FastAPI's request validation, unknown routes, database outages and bug
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -97,29 +98,39 @@ def from_http(request: Request, exc: StarletteHTTPException) -> CivicError:
     return err
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers that turn every exception into the one error shape."""
+HtmlRenderer = Callable[[Request, CivicError], Response]
+"""Renders an error as a web page, for the staff pages (``/staff``)."""
+
+
+def install(app: FastAPI, html: HtmlRenderer | None = None, html_prefix: str = "/staff") -> None:
+    """Register the handlers that turn every exception into the one error shape (a page, for
+    requests under ``html_prefix`` when ``html`` is given)."""
+
+    def answer(request: Request, err: CivicError) -> Response:
+        if html is not None and request.url.path.startswith(html_prefix):
+            return html(request, err)
+        return error_response(err)
 
     @app.exception_handler(CivicError)
-    async def civic_error(_request: Request, exc: CivicError) -> JSONResponse:
-        return error_response(exc)
+    async def civic_error(request: Request, exc: CivicError) -> Response:
+        return answer(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(from_validation(exc))
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return answer(request, from_validation(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(from_http(request, exc))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return answer(request, from_http(request, exc))
 
     @app.exception_handler(OperationalError)
-    async def database_error(_request: Request, exc: OperationalError) -> JSONResponse:
+    async def database_error(request: Request, exc: OperationalError) -> Response:
         log.error("ledger database unavailable: %s", exc)
-        return error_response(Unavailable(describe_operational_error(exc)))
+        return answer(request, Unavailable(describe_operational_error(exc)))
 
     @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    async def internal_error(request: Request, exc: Exception) -> Response:
         # Starlette re-raises after answering, so the traceback still reaches the server log.
-        return error_response(
-            InternalError("internal error: see the server log", path=request.url.path)
+        return answer(
+            request, InternalError("internal error: see the server log", path=request.url.path)
         )

@@ -15,9 +15,11 @@ from civic.cli import (
     demo,
     imports,
     ledger,
+    match,
     merge,
     post,
     serve,
+    staff,
     tokens,
 )
 from civic.cli.output import error
@@ -38,7 +40,9 @@ app.add_typer(imports.app, name="import")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(serve.app, name="serve")
 app.add_typer(certify.app, name="certify")
+app.add_typer(match.app, name="match")
 app.add_typer(merge.app, name="merge")
+app.add_typer(staff.app, name="staff")
 demo.register(app)
 check.register(app)
 

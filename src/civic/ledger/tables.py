@@ -251,3 +251,22 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+STAFF_ROLES = ("clerk", "supervisor")
+
+
+class StaffUser(Base):
+    """A member of staff who signs in to the ledger's web pages (the review queue, merges).
+    ``communities`` lists the community codes they may see; a clerk reviews and merges, a
+    supervisor may also force a merge and undo one."""
+
+    __tablename__ = "staff_users"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(12), default="clerk")
+    communities: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    __table_args__ = (CheckConstraint(f"role IN {STAFF_ROLES!r}", name="role"),)

@@ -29,6 +29,7 @@ from civic.ledger.tables import (
     Order,
     Transaction,
 )
+from civic.matching.tables import MatchPair
 from civic.merge.plan import MERGE_FIELDS, MergePlan, make_plan
 from civic.merge.tables import Merge, MergeMove
 
@@ -244,8 +245,21 @@ def apply_merge(
             "merged_into": [None, survivor.account_number],
         },
     )
+    _mark_pair(session, source.id, survivor.id, "merged", actor, stamp)
     _feed(session, plan.community_id, (source.id, survivor.id), "merge")
     return MergeResult(merge.id, plan)
+
+
+def _mark_pair(session: Session, a: int, b: int, status: str, actor: str, stamp: datetime) -> None:
+    """The review queue's pair of these two records follows the merge (merged) and its undo
+    (pending again)."""
+    lo, hi = min(a, b), max(a, b)
+    session.execute(
+        update(MatchPair)
+        .where(MatchPair.customer_id_l == lo, MatchPair.customer_id_r == hi)
+        .values(status=status, reviewer=actor, decided_at=stamp if status == "merged" else None),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def _feed(session: Session, community_id: int, ids: Iterable[int], op: str) -> None:
@@ -444,6 +458,7 @@ def undo_merge(session: Session, merge_id: int, *, actor: str) -> UndoResult:
         survivor.id,
         {"source": src, "survivor": dst, "restored": restored},
     )
+    _mark_pair(session, source.id, survivor.id, "pending", actor, stamp)
     _feed(session, merge.community_id, (source.id, survivor.id), "unmerge")
     return UndoResult(merge.id, src, dst, restored, kept)
 
