@@ -20,6 +20,7 @@ from civic.cli import (
     post,
     serve,
     staff,
+    sync,
     tokens,
 )
 from civic.cli.output import error
@@ -43,6 +44,7 @@ app.add_typer(certify.app, name="certify")
 app.add_typer(match.app, name="match")
 app.add_typer(merge.app, name="merge")
 app.add_typer(staff.app, name="staff")
+sync.register(app)  # civic sync, civic portal
 demo.register(app)
 check.register(app)
 

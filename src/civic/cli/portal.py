@@ -1,0 +1,176 @@
+"""``civic portal search | explain``: the portal's staff search and "why isn't this customer
+in the portal?" from the command line (``civic.portal.store``, ``civic.sync.explain``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from civic.cli.common import open_engine
+from civic.cli.output import console, print_json
+from civic.cli.sync import FeedUrlOption, LedgerOption, PortalOption, TokenOption, open_portal
+from civic.db import read_only
+from civic.errors import InvalidInput
+from civic.money import format_cents
+from civic.portal.store.search import search as run_search
+from civic.portal.store.tables import PortalCustomer
+from civic.sync.explain import ApiLookup
+from civic.sync.explain import explain as run_explain
+from civic.sync.feeds import HttpFeed
+
+app = typer.Typer(
+    help="Search the portal store as staff do, and explain why a customer is not shown.",
+    no_args_is_help=True,
+)
+
+CommunitiesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--community",
+        "-c",
+        help="Only these communities (repeat for several), as a staff user of them sees it. "
+        "Default: every community.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _communities(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [v.strip().upper() for v in values if v.strip()]
+
+
+@app.command("search")
+def search(
+    query: Annotated[
+        str,
+        typer.Argument(
+            help="A name or part of one, an account number in any spelling (1234, 001234-01, "
+            "00123401), a service address fragment or a phone number.",
+            show_default=False,
+        ),
+    ],
+    community: CommunitiesOption = None,
+    hidden: Annotated[
+        bool,
+        typer.Option(
+            "--hidden",
+            help="Include records residents cannot see (ineligible or merged away), with why.",
+        ),
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100, help="How many results.")] = 10,
+    portal: PortalOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Find customers in the portal store, best first, tolerant of typos and punctuation."""
+    if not query.strip():
+        raise InvalidInput("give a search query")
+    engine = open_portal(portal)
+    try:
+        with read_only(engine) as s:
+            hits = run_search(
+                s, query, communities=_communities(community), visible_only=not hidden, limit=limit
+            )
+            balances = {
+                h.customer_id: (row.balance_cents, row.payment_status)
+                for h in hits
+                if (row := s.get(PortalCustomer, h.customer_id)) is not None
+            }
+    finally:
+        engine.dispose()
+    if json_out:
+        print_json(
+            [
+                {
+                    **asdict(h),
+                    "balance": format_cents(balances[h.customer_id][0]),
+                    "payment_status": balances[h.customer_id][1],
+                }
+                for h in hits
+            ]
+        )
+        return
+    if not hits:
+        console.print(
+            f"No customer found for {query!r}. `civic portal explain {query!r}` says why."
+        )
+        return
+    table = Table("account", "community", "name", "service address", "balance", "score", "note")
+    for h in hits:
+        note = h.via or (h.ineligible_reason or ("merged" if h.merged_into_account else ""))
+        table.add_row(
+            h.account_number,
+            h.community,
+            h.display_name,
+            h.service_address or "",
+            format_cents(balances[h.customer_id][0]),
+            f"{h.score:.0f}",
+            note,
+        )
+    console.print(table)
+
+
+@app.command("explain")
+def explain(
+    query: Annotated[
+        str,
+        typer.Argument(
+            help="What was searched for (a name, account number, ...).", show_default=False
+        ),
+    ],
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            help="The account number of the customer that was expected (default: the best "
+            "match of the query).",
+            show_default=False,
+        ),
+    ] = None,
+    community: CommunitiesOption = None,
+    ledger: LedgerOption = None,
+    feed_url: FeedUrlOption = None,
+    token: TokenOption = None,
+    portal: PortalOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Why isn't this customer in the portal? Not in the ledger; not synced yet; not eligible
+    (which rule); another community; merged (into which); or found only by a looser query."""
+    if not query.strip():
+        raise InvalidInput("give what was searched for")
+    portal_engine = open_portal(portal)
+    try:
+        if feed_url:
+            if not token:
+                raise InvalidInput("--feed-url needs --token (scope customers:read)")
+            feed = HttpFeed(feed_url, token)
+            try:
+                with read_only(portal_engine) as ps:
+                    answer = run_explain(
+                        ApiLookup(feed), ps, query, communities=_communities(community),
+                        account=account,
+                    )  # fmt: skip
+            finally:
+                feed.close()
+        else:
+            ledger_engine = open_engine(ledger)
+            try:
+                with read_only(ledger_engine) as ls, read_only(portal_engine) as ps:
+                    answer = run_explain(
+                        ls, ps, query, communities=_communities(community), account=account
+                    )
+            finally:
+                ledger_engine.dispose()
+    finally:
+        portal_engine.dispose()
+    if json_out:
+        print_json(asdict(answer))
+        return
+    from rich.text import Text
+
+    console.print(Text.assemble((answer.verdict, "bold"), ": ", answer.message))

@@ -1,0 +1,476 @@
+"""Write customer records into the store: rows, search index and typo dictionary together, in
+the caller's transaction (the sync commits them with its cursor).
+
+A record whose content hash equals the stored one is left alone: an idempotent re-apply writes
+nothing. Communities carry the eligibility rules; when a rule changes, the community's
+customers are re-evaluated from the stored rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from civic.portal.store import bulk, index
+from civic.portal.store.eligibility import (
+    CHARGE_KINDS,
+    Rules,
+    evaluate,
+    evaluate_record,
+    last_payment,
+    payment_status,
+)
+from civic.portal.store.normalize import account_forms, account_text, digits, fold
+from civic.portal.store.records import CommunityInfo, CustomerRecord, content_hash
+from civic.portal.store.tables import (
+    PortalCommunity,
+    PortalCustomer,
+    PortalPeriodBalance,
+    PortalServiceBalance,
+    PortalTransaction,
+    PortalWord,
+)
+
+CUSTOMERS = cast(Table, PortalCustomer.__table__)
+SERVICES = cast(Table, PortalServiceBalance.__table__)
+PERIODS = cast(Table, PortalPeriodBalance.__table__)
+TRANSACTIONS = cast(Table, PortalTransaction.__table__)
+WORDS = cast(Table, PortalWord.__table__)
+CHUNK = 500
+DEFAULT_INTERVAL_SECONDS = 1
+"""A new community's sync schedule: a follower looks for changes every second."""
+
+
+@dataclass
+class ApplyResult:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    ids: list[int] = field(default_factory=list)
+    """Ids of the customers whose rows were written."""
+
+    def add(self, other: ApplyResult) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.ids.extend(other.ids)
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def rules_of(community: PortalCommunity) -> Rules:
+    return Rules(
+        hide_inactive=community.hide_inactive,
+        require_online_access=community.require_online_access,
+        require_charges=community.require_charges,
+        ineligible_services=frozenset(community.ineligible_services or ()),
+    )
+
+
+def _communities(session: Session, codes: Iterable[str]) -> dict[str, PortalCommunity]:
+    wanted = set(codes)
+    found = {
+        c.code: c
+        for c in session.scalars(select(PortalCommunity).where(PortalCommunity.code.in_(wanted)))
+    }
+    for code in wanted - set(found):
+        community = PortalCommunity(
+            code=code,
+            name=code.title(),
+            hide_inactive=True,
+            require_online_access=True,
+            require_charges=True,
+            ineligible_services=[],
+            sync_interval_seconds=DEFAULT_INTERVAL_SECONDS,
+        )
+        session.add(community)
+        found[code] = community
+    session.flush()
+    return found
+
+
+def search_document(
+    *,
+    first_name: str | None,
+    middle_name: str | None,
+    last_name: str | None,
+    suffix: str | None,
+    business_name: str | None,
+    service_address: str | None,
+    account_number: str,
+    phone: str | None,
+) -> str:
+    """The folded text the index holds for one customer."""
+    parts = [
+        fold(" ".join(p for p in (first_name, middle_name, last_name, suffix) if p)),
+        fold(business_name),
+        fold(service_address),
+        account_text(account_number),
+        digits(phone),
+    ]
+    return " ".join(p for p in parts if p)
+
+
+def word_list(
+    first_name: str | None,
+    middle_name: str | None,
+    last_name: str | None,
+    business_name: str | None,
+    service_address: str | None,
+) -> set[str]:
+    """The alphabetic words a customer adds to the typo dictionary."""
+    text = " ".join(
+        fold(p) for p in (first_name, middle_name, last_name, business_name, service_address) if p
+    )
+    return {w for w in text.split() if w.isalpha() and len(w) >= 3}
+
+
+def _record_words(r: CustomerRecord) -> set[str]:
+    return word_list(r.first_name, r.middle_name, r.last_name, r.business_name, r.service_address)
+
+
+def _customer_row(
+    record: CustomerRecord, rules: Rules, digest: str, seq: int, now: datetime
+) -> dict[str, Any]:
+    packed, location = account_forms(record.account_number)
+    reason = evaluate_record(rules, record)
+    paid_on, paid = last_payment(record)
+    return {
+        "id": record.id,
+        "community": record.community,
+        "account_number": record.account_number,
+        "account_packed": packed,
+        "account_location": location,
+        "first_name": record.first_name,
+        "middle_name": record.middle_name,
+        "last_name": record.last_name,
+        "suffix": record.suffix,
+        "business_name": record.business_name,
+        "display_name": record.display_name,
+        "service_address": record.service_address,
+        "mailing_address": record.mailing_address,
+        "city": record.city,
+        "state": record.state,
+        "zip": record.zip,
+        "phone": record.phone,
+        "phone_digits": digits(record.phone) or None,
+        "email": record.email,
+        "status": record.status,
+        "online_access": record.online_access,
+        "master_account": record.master_account,
+        "merged_into_account": record.merged_into_account,
+        "alerts": list(record.alerts),
+        "eligible": reason is None,
+        "ineligible_reason": reason,
+        "visible": reason is None and record.merged_into_account is None,
+        "balance_cents": record.balance,
+        "payment_status": payment_status(record),
+        "last_payment_date": paid_on,
+        "last_payment_cents": paid,
+        "ledger_version": record.version,
+        "content_hash": digest,
+        "synced_seq": seq,
+        "synced_at": now,
+    }
+
+
+def apply_records(
+    session: Session, records: Sequence[CustomerRecord], *, seq: int, now: datetime | None = None
+) -> ApplyResult:
+    """Store the current state of these customers (the last record of an id wins)."""
+    now = now or datetime.now(UTC)
+    latest = {r.id: r for r in records}
+    result = ApplyResult()
+    if not latest:
+        return result
+    stored: dict[int, tuple[str, set[str]]] = {}
+    for chunk in _chunks(sorted(latest)):
+        rows = session.execute(
+            select(
+                PortalCustomer.id,
+                PortalCustomer.content_hash,
+                PortalCustomer.first_name,
+                PortalCustomer.middle_name,
+                PortalCustomer.last_name,
+                PortalCustomer.business_name,
+                PortalCustomer.service_address,
+            ).where(PortalCustomer.id.in_(chunk))
+        )
+        for cid, digest, *names in rows:
+            stored[cid] = (digest, word_list(*names))
+    changed: list[tuple[CustomerRecord, str]] = []
+    for cid, record in latest.items():
+        digest = content_hash(record)
+        if cid in stored and stored[cid][0] == digest:
+            result.unchanged += 1
+            continue
+        changed.append((record, digest))
+        if cid in stored:
+            result.updated += 1
+        else:
+            result.inserted += 1
+        result.ids.append(cid)
+    if not changed:
+        return result
+    communities = _communities(session, {r.community for r, _ in changed})
+    ids = [r.id for r, _ in changed]
+    old_ids = [i for i in ids if i in stored]
+    for chunk in _chunks(old_ids):
+        for table in (PERIODS, SERVICES):
+            session.execute(delete(table).where(table.c.customer_id.in_(chunk)))
+    customer_rows: list[dict[str, Any]] = []
+    service_rows: list[dict[str, Any]] = []
+    period_rows: list[dict[str, Any]] = []
+    txn_rows: list[dict[str, Any]] = []
+    index_rows: list[index.IndexRow] = []
+    words: Counter[str] = Counter()
+    for record, digest in changed:
+        rules = rules_of(communities[record.community])
+        row = _customer_row(record, rules, digest, seq, now)
+        customer_rows.append(row)
+        for s in record.services:
+            service_rows.append(
+                {
+                    "customer_id": record.id,
+                    "service": s.service,
+                    "name": s.name,
+                    "balance_cents": s.balance,
+                    "unapplied_credit_cents": s.unapplied_credit,
+                }
+            )
+            period_rows.extend(
+                {
+                    "customer_id": record.id,
+                    "service": s.service,
+                    "period_end": p.period_end,
+                    "age": p.age,
+                    "charged_cents": p.charged,
+                    "outstanding_cents": p.outstanding,
+                }
+                for p in s.periods
+            )
+        txn_rows.extend(
+            {
+                "id": t.id,
+                "customer_id": record.id,
+                "service": t.service,
+                "period_end": t.period_end,
+                "kind": t.kind,
+                "amount_cents": t.amount,
+                "txn_date": t.txn_date,
+                "description": t.description,
+                "reference": t.reference,
+                "voids_id": t.voids_id,
+            }
+            for t in record.transactions
+        )
+        index_rows.append(
+            index.IndexRow(
+                customer_id=record.id,
+                doc=search_document(
+                    first_name=record.first_name,
+                    middle_name=record.middle_name,
+                    last_name=record.last_name,
+                    suffix=record.suffix,
+                    business_name=record.business_name,
+                    service_address=record.service_address,
+                    account_number=record.account_number,
+                    phone=record.phone,
+                ),
+                community=record.community,
+                visible=bool(row["visible"]),
+                name=fold(record.display_name),
+                address=fold(record.service_address),
+            )
+        )
+        new_words = _record_words(record)
+        old_words = stored[record.id][1] if record.id in stored else set()
+        words.update(new_words - old_words)
+        words.subtract(old_words - new_words)
+    old = set(old_ids)
+    _update_customers(session, [r for r in customer_rows if r["id"] in old])
+    txn_rows = _new_transactions(session, old_ids, txn_rows)
+    for table, new_rows in (
+        (CUSTOMERS, [r for r in customer_rows if r["id"] not in old]),
+        (SERVICES, service_rows),
+        (PERIODS, period_rows),
+        (TRANSACTIONS, txn_rows),
+    ):
+        if new_rows:
+            columns = list(new_rows[0])
+            bulk.insert_rows(session, table, columns, [[r[c] for c in columns] for r in new_rows])
+    index.put(session, index_rows)
+    _count_words(session, words)
+    return result
+
+
+def _update_customers(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Rewrite changed customers in place (deleting them would cascade to their rows)."""
+    if not rows:
+        return
+    from sqlalchemy import bindparam
+
+    columns = [c for c in rows[0] if c != "id"]
+    stmt = (
+        update(CUSTOMERS)
+        .where(CUSTOMERS.c.id == bindparam("_id"))
+        .values({c: bindparam(f"_{c}") for c in columns})
+    )
+    session.execute(
+        stmt,
+        [{f"_{k}": v for k, v in r.items()} for r in rows],
+        execution_options={"synchronize_session": False},
+    )
+
+
+TXN_COLUMNS = tuple(TRANSACTIONS.c.keys())
+
+
+def _new_transactions(
+    session: Session, old_ids: Sequence[int], rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Ledger rows are append-only: of a changed customer's transactions, delete those that left
+    the window (or moved to another customer) and return only the rows still to insert."""
+    old = set(old_ids)
+    stored: dict[int, tuple[Any, ...]] = {}
+    for chunk in _chunks(list(old_ids)):
+        for row in session.execute(
+            select(*TRANSACTIONS.c).where(TRANSACTIONS.c.customer_id.in_(chunk))
+        ):
+            stored[row[0]] = tuple(row)
+    fresh: list[dict[str, Any]] = []
+    kept: set[int] = set()
+    for r in rows:
+        if r["customer_id"] in old and stored.get(r["id"]) == tuple(r[c] for c in TXN_COLUMNS):
+            kept.add(r["id"])
+        else:
+            fresh.append(r)
+    gone = [i for i in stored if i not in kept]
+    # An id may still be stored under another customer (a merge moved it): replace it. Ledger
+    # ids only grow, so only ids up to the largest stored one can be there.
+    top = session.scalar(select(func.max(TRANSACTIONS.c.id))) or 0
+    doomed = sorted(set(gone) | {r["id"] for r in fresh if r["id"] <= top})
+    for chunk in _chunks(doomed):
+        session.execute(delete(TRANSACTIONS).where(TRANSACTIONS.c.id.in_(chunk)))
+    return fresh
+
+
+def _count_words(session: Session, counts: Counter[str]) -> None:
+    added = [{"word": w, "uses": n} for w, n in counts.items() if n > 0]
+    removed = [{"w": w, "n": -n} for w, n in counts.items() if n < 0]
+    if added:
+        dialect = session.get_bind().dialect.name
+        ins: Any = (postgresql if dialect == "postgresql" else sqlite).insert(WORDS)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[WORDS.c.word], set_={"uses": WORDS.c.uses + ins.excluded.uses}
+        )
+        for chunk in _chunks(sorted(added, key=lambda r: str(r["word"])), 2000):
+            session.execute(stmt, list(chunk))
+    if removed:
+        from sqlalchemy import bindparam
+
+        session.execute(
+            update(WORDS)
+            .where(WORDS.c.word == bindparam("w"))
+            .values(uses=WORDS.c.uses - bindparam("n")),
+            removed,
+            execution_options={"synchronize_session": False},
+        )
+        session.execute(delete(WORDS).where(WORDS.c.uses <= 0))
+
+
+def refresh_community(session: Session, info: CommunityInfo) -> int:
+    """Bring a community's name and (when the source knows them) its ineligible services up
+    to date; re-evaluates its customers when the rules changed. Returns how many customers'
+    eligibility changed."""
+    community = _communities(session, [info.code])[info.code]
+    if community.name != info.name:
+        community.name = info.name
+    if info.ineligible_services is None:
+        return 0
+    wanted = sorted(info.ineligible_services)
+    if sorted(community.ineligible_services or []) == wanted:
+        return 0
+    community.ineligible_services = wanted
+    session.flush()
+    return reevaluate(session, info.code)
+
+
+def reevaluate(session: Session, code: str) -> int:
+    """Re-check every customer of a community against its rules, from the stored rows."""
+    community = session.get(PortalCommunity, code)
+    if community is None:
+        return 0
+    rules = rules_of(community)
+    customers = session.execute(
+        select(
+            PortalCustomer.id,
+            PortalCustomer.status,
+            PortalCustomer.online_access,
+            PortalCustomer.ineligible_reason,
+            PortalCustomer.merged_into_account,
+        ).where(PortalCustomer.community == code)
+    ).all()
+    balances: dict[int, dict[str, int]] = {}
+    charged: dict[int, set[str]] = {}
+    for chunk in _chunks([c[0] for c in customers]):
+        for cid, svc, bal in session.execute(
+            select(
+                PortalServiceBalance.customer_id,
+                PortalServiceBalance.service,
+                PortalServiceBalance.balance_cents,
+            ).where(PortalServiceBalance.customer_id.in_(chunk))
+        ):
+            balances.setdefault(cid, {})[svc] = bal
+        for cid, svc in session.execute(
+            select(PortalTransaction.customer_id, PortalTransaction.service)
+            .where(PortalTransaction.customer_id.in_(chunk))
+            .where(PortalTransaction.kind.in_(CHARGE_KINDS))
+            .distinct()
+        ):
+            charged.setdefault(cid, set()).add(svc)
+    changes: list[dict[str, Any]] = []
+    visible: dict[int, bool] = {}
+    for cid, status, online, old_reason, merged in customers:
+        reason = evaluate(
+            rules,
+            status=status,
+            online_access=online,
+            balances=balances.get(cid, {}),
+            charged_services=charged.get(cid, set()),
+        )
+        if reason == old_reason:
+            continue
+        shown = reason is None and merged is None
+        changes.append({"cid": cid, "eligible": reason is None, "reason": reason, "shown": shown})
+        visible[cid] = shown
+    if changes:
+        from sqlalchemy import bindparam
+
+        session.execute(
+            update(CUSTOMERS)
+            .where(CUSTOMERS.c.id == bindparam("cid"))
+            .values(
+                eligible=bindparam("eligible"),
+                ineligible_reason=bindparam("reason"),
+                visible=bindparam("shown"),
+            ),
+            changes,
+            execution_options={"synchronize_session": False},
+        )
+        index.set_visible(session, visible)
+    return len(changes)

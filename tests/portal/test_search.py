@@ -1,0 +1,80 @@
+"""Staff search over a synced store, on both backends: typos, partials, punctuation, account
+numbers in every spelling, address fragments, phones, communities."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from civic.db import read_only
+from civic.portal.store.search import search
+from civic.sync.feeds import LedgerFeed
+from civic.sync.run import sync_once
+from tests.builders import Town
+from tests.sync.helpers import TODAY, small_town
+
+
+@pytest.fixture
+def synced(engine: Engine, portal: Engine) -> Engine:
+    small_town(engine)
+    town = Town(engine)
+    for name, account, address in (
+        ("Janet Obermann", "1300-1", "14 Main St"),
+        ("John Smithers", "1301-1", "402 Oak Avenue"),
+        ("Joan Smyth", "1302-1", "7 Birch Road"),
+    ):
+        town.customer(name, account, service_address=address).charge("WA", "3.00", "2026-10-15")
+    other = Town(engine, community="RIVERTON")
+    other.customer("Jon Smith", "2001-1", service_address="1 River Rd").charge(
+        "WA", "4.00", "2026-10-15"
+    )
+    sync_once(LedgerFeed(engine, today=TODAY), portal)
+    return portal
+
+
+def top(portal: Engine, query: str, n: int = 3, **kw: object) -> list[str]:
+    with read_only(portal) as s:
+        return [f"{h.community[:1]}{h.account_number}" for h in search(s, query, **kw)][:n]  # type: ignore[arg-type]
+
+
+JANE = (
+    "Jane O'Brien",
+    "jane obrien",
+    "OBrien",
+    "O Brien",
+    "o'bri",
+    "obrien jane",
+    "Jane OBrein",  # one typo
+    "Jnae OBrein",  # two typos
+    "12 Main",
+    "main st 12",
+    "1234",
+    "1234-1",
+    "001234-01",
+    "00123401",
+    "(555) 123-4567",
+    "5551234567",
+    "123-4567",
+)
+JON = ("smith jon", "Jon Smith", "Jon Smtih", "jon smi", "400 oak", "400 Oak Avenue")
+
+
+def test_names_typos_punctuation_accounts_addresses_and_phones(synced: Engine) -> None:
+    missed = [q for q in JANE if top(synced, q, 1) != ["S001234-01"]]
+    missed += [q for q in JON if top(synced, q, 1, communities=["SPRINGFIELD"]) != ["S002001-01"]]
+    assert missed == []
+
+
+def test_results_respect_the_communities_allowed(synced: Engine) -> None:
+    both = top(synced, "jon smith", 5)
+    assert "S002001-01" in both and "R002001-01" in both
+    assert top(synced, "jon smith", 5, communities=["RIVERTON"]) == ["R002001-01"]
+    assert top(synced, "jane obrien", 5, communities=["RIVERTON"]) == []
+    assert top(synced, "1234", 5, communities=[]) == []
+
+
+def test_ineligible_records_are_not_shown_to_residents(synced: Engine) -> None:
+    assert "S003001-01" not in top(synced, "Mary Closed", 5)
+    assert top(synced, "Mary Closed", 1, visible_only=False) == ["S003001-01"]
+    assert top(synced, "3001", 1) == []
+    assert top(synced, "Acme Hardwre", 1) == ["S006001-01"]
