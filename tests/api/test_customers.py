@@ -19,6 +19,7 @@ EXTRA_FIELDS = {
     "community",
     "collection_code",
     "master_account",
+    "merged_into",
     "version",
     "refs",
     "alerts",
