@@ -6,6 +6,8 @@ import calendar
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from civic.ledger.tables import BillingPeriod, Community
@@ -40,8 +42,18 @@ def ensure_period(session: Session, community: Community, day: date) -> BillingP
         )
     )
     if period is None:
-        period = BillingPeriod(community_id=community.id, period_end=end)
-        session.add(period)
-        session.flush()
+        # Two writers may create the same period at once: the loser's insert does nothing
+        # (on PostgreSQL it waits for the winner's commit) and it reads the winner's row.
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(
+            insert(BillingPeriod)
+            .values(community_id=community.id, period_end=end)
+            .on_conflict_do_nothing(index_elements=["community_id", "period_end"])
+        )
+        period = session.scalars(
+            select(BillingPeriod).where(
+                BillingPeriod.community_id == community.id, BillingPeriod.period_end == end
+            )
+        ).one()
     cache[key] = period
     return period
