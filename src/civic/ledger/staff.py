@@ -3,6 +3,7 @@ argon2, signed in by username and password."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,8 +17,13 @@ from civic.ledger.tables import STAFF_ROLES, StaffUser
 from civic.security import hash_password, verify_password
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,59}$")
-# A real hash of a password nobody has, so an unknown username costs as much as a wrong password.
-_DUMMY_HASH = hash_password("no-such-user-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash of a password nobody has, so an unknown username costs as much as a wrong
+    password (made on first use: hashing is deliberately slow)."""
+    return hash_password("no-such-user-password")
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ def authenticate(session: Session, username: str, password: str) -> StaffView | 
     """The staff user if the password is right and the account is enabled; else None."""
     user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
     if user is None:
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_dummy_hash(), password)
         return None
     if not verify_password(user.password_hash, password) or user.disabled_at is not None:
         return None
