@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect, Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
-from civic.errors import CivicError, Conflict
+from civic.errors import CivicError, Conflict, InvalidInput
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -112,6 +112,13 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=True)
 
 
+def translate_data_error(exc: DataError) -> InvalidInput:
+    """A value the database refused (too long for its column, out of range) as one line.
+    Services validate first; this is the backstop that keeps a traceback from a user."""
+    detail = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+    return InvalidInput(f"a value does not fit its field: {detail}")
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """One database transaction: commit on success, roll back on any error.
@@ -126,6 +133,9 @@ def transaction(engine: Engine) -> Iterator[Session]:
     except IntegrityError as exc:
         session.rollback()
         raise translate_integrity_error(exc) from exc
+    except DataError as exc:
+        session.rollback()
+        raise translate_data_error(exc) from exc
     except BaseException:
         session.rollback()
         raise

@@ -123,3 +123,26 @@ def test_a_refused_merge_is_a_page_naming_the_reason(api: LiveApi, clerk: httpx.
         "/staff/merge", data={"source": "1000-1", "into": "1000-1", "csrf": csrf_of(page)}
     )
     assert r.status_code == 409 and "cannot be merged into itself" in r.text
+
+
+def test_signing_out_ends_the_session_everywhere(api: LiveApi, clerk: httpx.Client) -> None:
+    home = clerk.get("/staff/")
+    stolen = dict(clerk.cookies)
+    r = clerk.post("/staff/logout", data={"csrf": csrf_of(home)})
+    assert r.status_code == 303
+    with api.client() as other:
+        for name, value in stolen.items():
+            other.cookies.set(name, value, path="/staff")
+        r = other.get("/staff/")
+        assert r.status_code == 303 and r.headers["location"].startswith("/staff/login")
+
+
+def test_a_sign_in_posted_from_another_site_is_refused(api: LiveApi, dupes: None) -> None:
+    make_staff(api.engine, "ann")
+    with api.client() as client:
+        r = client.post(
+            "/staff/login",
+            data={"username": "ann", "password": PASSWORD},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert r.status_code == 403 and "civic_session" not in r.headers.get("set-cookie", "")

@@ -116,6 +116,7 @@ def test_preview_shows_fields_moves_and_balances_and_changes_nothing(engine, pai
         "alert": 1,
         "ref": 1,  # the parcel number; the SSR reference is already on the survivor
         "dependent": 0,
+        "merged": 0,
     }
     assert plan.move("ref").drop and plan.move("transaction").amount_cents == 5827
     assert plan.balance_before == {"source": 5827, "survivor": 4000}
@@ -317,3 +318,166 @@ def test_imports_refuse_rows_for_a_merged_away_account(engine, pair, tmp_path) -
     assert summary.rejected == 1
     assert "was merged into another record" in summary.problems[0].message
     assert state(engine, dup)["fields"]["status"] == "inactive"
+
+
+# -- found in review: chains, alerts, references, dependents, certifications -----------------
+
+
+def _merge(engine: Engine, source: str, survivor: str) -> int:
+    with transaction(engine) as s:
+        return apply_merge(s, _c(s, source), _c(s, survivor), actor="t").merge_id
+
+
+def _undo(engine: Engine, merge_id: int) -> None:
+    with transaction(engine) as s:
+        undo_merge(s, merge_id, actor="t")
+
+
+def test_undo_restores_alerts_in_order_even_after_the_survivor_was_cleared(town, engine) -> None:
+    town.customer("Ann Lee", account="1000-01")
+    town.customer("Ann Lee", account="2000-01")
+    with transaction(engine) as s:
+        for text in ("1 first note", "2 second note"):
+            service.add_alert(s, _c(s, "2000-01"), text, actor="t")
+    before = state(engine, "2000-01")["alerts"]
+    merge_id = _merge(engine, "2000-01", "1000-01")
+    with transaction(engine) as s:
+        service.clear_alerts(s, _c(s, "1000-01"), actor="t")
+        service.add_alert(s, _c(s, "1000-01"), "Later note for survivor", actor="t")
+    _undo(engine, merge_id)
+    with transaction(engine) as s:
+        kept = service.to_view(s, _c(s, "2000-01")).alerts
+        assert list(kept) == ["1 first note", "2 second note"] == before
+        assert list(service.to_view(s, _c(s, "1000-01")).alerts) == ["Later note for survivor"]
+
+
+def test_a_chain_of_merges_points_the_earlier_record_at_the_last_survivor(town, engine) -> None:
+    for account in ("1000-01", "2000-01", "3000-01"):
+        town.customer("Ann Lee", account=account)
+    first = _merge(engine, "1000-01", "2000-01")
+    second = _merge(engine, "2000-01", "3000-01")
+    with transaction(engine) as s:
+        assert service.to_view(s, _c(s, "1000-01")).merged_into == "003000-01"
+    with pytest.raises(Conflict, match="merged into 003000-01"):
+        with transaction(engine) as s:
+            service.post_charge(s, _c(s, "1000-01"), "WA", 100, date(2024, 3, 5), actor="t")
+    _undo(engine, second)
+    with transaction(engine) as s:
+        assert service.to_view(s, _c(s, "1000-01")).merged_into == "002000-01"
+    _undo(engine, first)
+    assert state(engine, "1000-01")["fields"]["merged_into_id"] is None
+
+
+def test_references_survive_chains_and_later_merges(town, engine) -> None:
+    town.customer("Ann Lee", account="1000-01", refs=[("ssr", "SSR-1")])
+    town.customer("Ann Lee", account="2000-01", refs=[("parcel", "P-1")])
+    town.customer("Ann Lee", account="3000-01", refs=[("ssr", "ssr 1")])
+    first = _merge(engine, "1000-01", "2000-01")
+    second = _merge(engine, "2000-01", "3000-01")  # 3000-01 already holds SSR1: dropped
+    _undo(engine, second)
+    _undo(engine, first)
+    assert state(engine, "1000-01")["refs"] == [("ssr", "SSR-1")]
+    assert state(engine, "2000-01")["refs"] == [("parcel", "P-1")]
+    assert state(engine, "3000-01")["refs"] == [("ssr", "ssr 1")]
+
+    town.customer("Bo Ray", account="4000-01", refs=[("ssr", "SSR-7")])
+    town.customer("Bo Ray", account="5000-01")
+    town.customer("Bo Ray", account="6000-01", refs=[("ssr", "SSR7")])
+    earlier = _merge(engine, "4000-01", "5000-01")  # SSR-7 moves to 5000-01
+    _merge(engine, "6000-01", "5000-01")  # its copy is dropped: 5000-01 holds it
+    _undo(engine, earlier)
+    assert state(engine, "4000-01")["refs"] == [("ssr", "SSR-7")]
+    assert state(engine, "5000-01")["refs"] == [("ssr", "SSR-7")]  # still there for 6000-01
+
+
+def test_moved_dependents_are_ordinary_audited_changes(town, engine) -> None:
+    town.customer("Ann Lee", account="1000-01")
+    town.customer("Ann Lee", account="2000-01")
+    town.customer("Bo Lee", account="3000-01", master_account="2000-01")
+    version = state_version(engine, "3000-01")
+    seq = _max_seq(engine)
+    merge_id = _merge(engine, "2000-01", "1000-01")
+    with transaction(engine) as s:
+        dep = _c(s, "3000-01")
+        assert dep.version == version + 1
+        fed = s.scalars(select(OutboxEntry.customer_id).where(OutboxEntry.seq > seq)).all()
+        assert dep.id in fed
+        changes = s.scalars(
+            select(AuditEntry.changes).where(
+                AuditEntry.entity_id == dep.id, AuditEntry.action == "customer.merge"
+            )
+        ).all()
+        assert changes == [{"master_account": ["002000-01", "001000-01"]}]
+    _undo(engine, merge_id)
+    with transaction(engine) as s:
+        assert service.to_view(s, _c(s, "3000-01")).master_account == "002000-01"
+
+
+def state_version(engine: Engine, account: str) -> int:
+    with transaction(engine) as s:
+        return _c(s, account).version
+
+
+def test_a_merged_away_record_cannot_become_a_master(town, engine) -> None:
+    town.customer("Ann Lee", account="1000-01")
+    town.customer("Ann Lee", account="2000-01")
+    _merge(engine, "2000-01", "1000-01")
+    from civic.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="was merged into 001000-01"):
+        town.customer("Bo Lee", account="3000-01", master_account="2000-01")
+
+
+def test_a_merge_that_would_make_a_cycle_of_masters_is_refused(town, engine) -> None:
+    town.customer("Ann Lee", account="1000-01")  # A, master of D
+    town.customer("Dee Lee", account="3000-01", master_account="1000-01")  # D, master of B
+    town.customer("Ann Lee", account="2000-01", master_account="3000-01")  # B
+    with transaction(engine) as s:
+        plan = make_plan(s, _c(s, "1000-01"), _c(s, "2000-01"))
+    assert any("cycle of masters" in r for r in plan.refusals)
+
+
+def test_undo_is_refused_once_the_survivor_was_certified_with_moved_charges(town, engine) -> None:
+    from civic.certification.run import CreateOptions, create_certifications
+
+    town.customer("Ann Lee", account="1000-01")
+    dup = town.customer("Ann Lee", account="2000-01")
+    for month in ("2024-01-05", "2024-02-05", "2024-03-05", "2024-04-05"):
+        dup.charge("WA", "50.00", month)
+    merge_id = _merge(engine, "2000-01", "1000-01")
+    with transaction(engine) as s:
+        create_certifications(
+            s,
+            service.get_community(s),
+            CreateOptions(cert_date=date(2024, 4, 30), period=date(2024, 4, 30)),
+            actor="t",
+        )
+    with pytest.raises(Conflict, match="certified 001000-01's balance after the merge"):
+        _undo(engine, merge_id)
+
+
+def test_set_collection_code_is_validated(engine, pair) -> None:
+    from civic.errors import InvalidInput
+
+    keep, dup = pair
+    with transaction(engine) as s:
+        with pytest.raises(InvalidInput, match="collection_code"):
+            make_plan(s, _c(s, dup), _c(s, keep), set_values={"collection_code": "X" * 15})
+        plan = make_plan(s, _c(s, dup), _c(s, keep), set_values={"collection_code": "tc"})
+        assert plan.changes["collection_code"] == [None, "TC"]
+
+
+@pytest.mark.postgres
+def test_a_posting_cannot_slip_onto_a_record_merged_meanwhile(town, engine) -> None:
+    """PostgreSQL: a session that loaded the record before another merged it away re-reads it
+    under a lock before posting."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers: the merge cannot commit in between")
+    town.customer("Ann Lee", account="1000-01")
+    town.customer("Ann Lee", account="2000-01")
+    with pytest.raises(Conflict, match="merged into 001000-01"):
+        with transaction(engine) as s:
+            stale = _c(s, "2000-01")
+            _merge(engine, "2000-01", "1000-01")  # another transaction commits the merge
+            service.post_charge(s, stale, "WA", 100, date(2024, 3, 5), actor="t")
+    assert state(engine, "2000-01")["txns"] == []

@@ -269,6 +269,13 @@ def _resolve_master(session: Session, customer: Customer, account: str | None) -
     master = get_customer(session, account, session.get(Community, customer.community_id))
     if master.id == customer.id:
         raise InvalidInput("master_account: an account cannot be its own master")
+    if master.merged_into_id is not None:
+        survivor = session.get(Customer, master.merged_into_id)
+        into = survivor.account_number if survivor else str(master.merged_into_id)
+        raise InvalidInput(
+            f"master_account: {master.account_number} was merged into {into}: use {into}",
+            field="master_account",
+        )
     return master.id
 
 
@@ -349,7 +356,19 @@ def customer_by_id(anchor: Customer, customer_id: int) -> Customer | None:
 
 
 def ensure_not_merged(session: Session, customer: Customer) -> None:
-    """Refuse new activity on a record that a merge made inactive: it belongs on the survivor."""
+    """Refuse new activity on a record that a merge made inactive: it belongs on the survivor.
+
+    On PostgreSQL the customer's row is read again under a share lock, so a merge committing
+    meanwhile (it locks both rows ``FOR UPDATE``) cannot slip in between this check and the
+    caller's insert; SQLite's ``BEGIN IMMEDIATE`` already serialises writers."""
+    if customer.id is not None and session.get_bind().dialect.name == "postgresql":
+        current = session.execute(
+            select(Customer.merged_into_id)
+            .where(Customer.id == customer.id)
+            .with_for_update(read=True)
+        ).scalar_one_or_none()
+        if current != customer.merged_into_id:
+            session.refresh(customer)
     if customer.merged_into_id is not None:
         survivor = session.get(Customer, customer.merged_into_id)
         number = survivor.account_number if survivor else f"customer {customer.merged_into_id}"

@@ -32,6 +32,7 @@ class StaffView:
     username: str
     role: str
     communities: tuple[str, ...]
+    session_epoch: int = 0
 
     @property
     def is_supervisor(self) -> bool:
@@ -42,7 +43,7 @@ class StaffView:
 
 
 def _view(user: StaffUser) -> StaffView:
-    return StaffView(user.id, user.username, user.role, tuple(user.communities))
+    return StaffView(user.id, user.username, user.role, tuple(user.communities), user.session_epoch)
 
 
 def add_staff(
@@ -72,6 +73,7 @@ def add_staff(
         role=role,
         communities=sorted(set(codes)),
         created_at=now(),
+        session_epoch=0,
     )
     session.add(user)
     session.flush()
@@ -117,4 +119,12 @@ def disable_staff(session: Session, username: str, *, actor: str) -> None:
     if user is None or user.disabled_at is not None:
         raise NotFound(f"no staff user {username!r}", username=username)
     user.disabled_at = now()
+    user.session_epoch += 1
     audit(session, actor, "staff.disable", "staff_user", user.id, None, {})
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """Sign out everywhere: every session cookie made before now stops working."""
+    user = session.get(StaffUser, user_id)
+    if user is not None:
+        user.session_epoch += 1

@@ -269,4 +269,7 @@ class StaffUser(Base):
     communities: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Sessions carry the epoch they were made in; signing out or disabling bumps it, so every
+    # earlier session cookie stops working.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     __table_args__ = (CheckConstraint(f"role IN {STAFF_ROLES!r}", name="role"),)

@@ -14,10 +14,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from civic.certification.tables import Certification, CertificationPosting
+from civic.certification.tables import (
+    Certification,
+    CertificationLine,
+    CertificationPosting,
+    CertificationRun,
+)
 from civic.errors import Conflict, InvalidInput, MergeRefused, NotFound
 from civic.ledger import outbox
 from civic.ledger.customers import audit, now
@@ -30,7 +35,7 @@ from civic.ledger.tables import (
     Transaction,
 )
 from civic.matching.tables import MatchPair
-from civic.merge.plan import MERGE_FIELDS, MergePlan, make_plan
+from civic.merge.plan import ENTITY_LABELS, MERGE_FIELDS, MergePlan, make_plan
 from civic.merge.tables import Merge, MergeMove
 
 _MODELS: dict[str, Any] = {
@@ -164,17 +169,18 @@ def apply_merge(
 
     journal: list[dict[str, Any]] = []
     for mv in plan.moves:
-        if mv.entity == "dependent":
-            _move(session, "dependent", mv.ids, survivor.id, column="master_customer_id")
-        else:
-            _move(session, mv.entity, mv.ids, survivor.id)
         details: dict[int, Any] = {}
         if mv.entity == "alert" and mv.ids:
             rows = session.scalars(select(AlertMessage).where(AlertMessage.id.in_(mv.ids)))
-            details = {
-                a.id: {"message": a.message, "created_by": a.created_by, "at": a.created_at}
-                for a in rows
-            }
+            details = {a.id: _alert_detail(a) for a in rows}
+        if mv.entity == "ref" and mv.ids:
+            rows_r = session.scalars(select(CustomerRef).where(CustomerRef.id.in_(mv.ids)))
+            details = {r.id: _ref_detail(r) for r in rows_r}
+        if mv.entity in ("dependent", "merged"):
+            column = "master_customer_id" if mv.entity == "dependent" else "merged_into_id"
+            _repoint(session, mv.ids, column, survivor, actor, "merge")
+        else:
+            _move(session, mv.entity, mv.ids, survivor.id)
         journal += [
             {
                 "merge_id": merge.id,
@@ -192,12 +198,7 @@ def apply_merge(
                         "merge_id": merge.id,
                         "entity": "ref",
                         "entity_id": ref.id,
-                        "detail": {
-                            "dropped": True,
-                            "ref_type": ref.ref_type,
-                            "value": ref.value,
-                            "normalized": ref.normalized,
-                        },
+                        "detail": {"dropped": True, **_ref_detail(ref)},
                     }
                 )
                 session.delete(ref)
@@ -250,6 +251,42 @@ def apply_merge(
     return MergeResult(merge.id, plan)
 
 
+def _alert_detail(alert: AlertMessage) -> dict[str, Any]:
+    return {"message": alert.message, "created_by": alert.created_by, "at": alert.created_at}
+
+
+def _ref_detail(ref: CustomerRef) -> dict[str, Any]:
+    return {"ref_type": ref.ref_type, "value": ref.value, "normalized": ref.normalized}
+
+
+def _repoint(
+    session: Session, ids: Sequence[int], column: str, to: Customer, actor: str, why: str
+) -> None:
+    """Point customers' consolidated-billing master (``master_customer_id``) or merge pointer
+    (``merged_into_id``) at ``to``, as ordinary audited changes: version, updated_at, the
+    change feed."""
+    if not ids:
+        return
+    field = "master_account" if column == "master_customer_id" else "merged_into"
+    stamp = now()
+    for customer in session.scalars(select(Customer).where(Customer.id.in_(list(ids)))):
+        before = getattr(customer, column)
+        old = session.get(Customer, before) if before is not None else None
+        setattr(customer, column, to.id)
+        customer.updated_at = stamp
+        session.flush()
+        audit(
+            session,
+            actor,
+            f"customer.{why}",
+            "customer",
+            customer.id,
+            customer.id,
+            {field: [old.account_number if old else None, to.account_number]},
+        )
+        _feed(session, customer.community_id, (customer.id,), why)
+
+
 def _mark_pair(session: Session, a: int, b: int, status: str, actor: str, stamp: datetime) -> None:
     """The review queue's pair of these two records follows the merge (merged) and its undo
     (pending again)."""
@@ -295,9 +332,15 @@ def _journal(session: Session, merge_id: int) -> dict[str, list[MergeMove]]:
 
 
 def _where_now(session: Session, entity: str, ids: list[int]) -> dict[int, int | None]:
-    """Current owner (customer id) of each journalled record; missing records are absent."""
+    """Current owner of each journalled record (its customer; for a dependent its master, for
+    a retired record its survivor); missing records are absent."""
     model = _MODELS.get(entity, Customer)
-    col = model.master_customer_id if entity == "dependent" else model.customer_id
+    if entity == "dependent":
+        col = Customer.master_customer_id
+    elif entity == "merged":
+        col = Customer.merged_into_id
+    else:
+        col = model.customer_id
     out: dict[int, int | None] = {}
     for chunk in _chunks(ids):
         for rid, owner in session.execute(select(model.id, col).where(model.id.in_(chunk))):
@@ -305,20 +348,39 @@ def _where_now(session: Session, entity: str, ids: list[int]) -> dict[int, int |
     return out
 
 
-def undo_merge(session: Session, merge_id: int, *, actor: str) -> UndoResult:
-    """Restore both records and every moved record; refuse, naming each, where restoring would
-    contradict a later change."""
-    merge = get_merge(session, merge_id)
-    if merge.undone_at is not None:
-        raise Conflict(
-            f"merge {merge_id} was already undone on {merge.undone_at:%Y-%m-%d %H:%M} by "
-            f"{merge.undone_by}",
-            merge_id=merge_id,
-        )
-    locked = lock_customers(session, (merge.source_id, merge.survivor_id))
-    source, survivor = locked[merge.source_id], locked[merge.survivor_id]
-    session.refresh(source)
-    session.refresh(survivor)
+def _same_alert(row: AlertMessage | None, detail: dict[str, Any] | None, owner: int) -> bool:
+    """The journalled alert is still this row (SQLite may reuse a deleted row's id)."""
+    if row is None or detail is None or row.customer_id != owner:
+        return False
+    at = row.created_at.isoformat() if row.created_at else None
+    return row.message == detail.get("message") and at == detail.get("at")
+
+
+def _later_dropped_refs(session: Session, merge: Merge) -> set[tuple[str, str]]:
+    """References that later merges into the same survivor, still applied, did not copy
+    because the survivor held them: the survivor must keep its copy."""
+    later = select(Merge.id).where(
+        Merge.survivor_id == merge.survivor_id,
+        Merge.id > merge.id,
+        Merge.undone_at.is_(None),
+    )
+    out: set[tuple[str, str]] = set()
+    for move in session.scalars(
+        select(MergeMove).where(MergeMove.merge_id.in_(later), MergeMove.entity == "ref")
+    ):
+        detail = move.detail or {}
+        if detail.get("dropped"):
+            out.add((str(detail["ref_type"]), str(detail["normalized"])))
+    return out
+
+
+def _undo_problems(
+    session: Session,
+    merge: Merge,
+    source: Customer,
+    survivor: Customer,
+    journal: dict[str, list[MergeMove]],
+) -> list[str]:
     src, dst = source.account_number, survivor.account_number
     problems: list[str] = []
     if survivor.merged_into_id is not None:
@@ -339,45 +401,46 @@ def undo_merge(session: Session, merge_id: int, *, actor: str) -> UndoResult:
                 f"{dst}.{name} was changed after the merge (merge set {after.get(name)!r}, it is "
                 f"now {current!r}); set it back or restore {src}'s data by hand"
             )
-
-    journal = _journal(session, merge_id)
-    moved: dict[str, list[int]] = {
-        entity: [m.entity_id for m in rows if not (m.detail or {}).get("dropped")]
-        for entity, rows in journal.items()
-    }
-    back: dict[str, list[int]] = {}
-    for entity, ids in moved.items():
-        if entity == "alert":
-            continue  # alerts are restored from the journal even if cleared since
+    for entity, rows in journal.items():
+        if entity in ("alert", "ref"):
+            continue  # restored from the journal's own copy (below)
+        ids = [m.entity_id for m in rows]
         owners = _where_now(session, entity, ids)
         gone = [i for i in ids if i not in owners]
         elsewhere = [i for i in ids if i in owners and owners[i] != survivor.id]
-        if entity == "ref":
-            back[entity] = [i for i in ids if owners.get(i) == survivor.id]
-            continue
+        label = ENTITY_LABELS.get(entity, entity)
         if gone:
-            problems.append(f"{entity} {', '.join(map(str, gone[:10]))} no longer exist(s)")
+            problems.append(f"{label} {', '.join(map(str, gone[:10]))} no longer exist")
         if elsewhere:
             problems.append(
-                f"{entity} {', '.join(map(str, elsewhere[:10]))} moved away from {dst} after "
+                f"{label} {', '.join(map(str, elsewhere[:10]))} moved away from {dst} after "
                 "the merge"
             )
-        back[entity] = [i for i in ids if owners.get(i) == survivor.id]
-    txn_ids = moved.get("transaction", [])
-    if txn_ids:
-        moved_set = set(txn_ids)
-        for chunk in _chunks(txn_ids):
-            for void_id, target in session.execute(
-                select(Transaction.id, Transaction.voids_id).where(
-                    Transaction.voids_id.in_(chunk), Transaction.customer_id == survivor.id
+    held = {
+        (r.ref_type, r.normalized)
+        for r in session.scalars(select(CustomerRef).where(CustomerRef.customer_id == survivor.id))
+    }
+    for m in journal.get("ref", []):
+        detail = m.detail or {}
+        key = (detail.get("ref_type"), detail.get("normalized"))
+        if not detail.get("dropped") and key not in held:
+            problems.append(
+                f"reference {detail.get('ref_type')}:{detail.get('value')} is no longer on {dst}"
+            )
+    txn_ids = [m.entity_id for m in journal.get("transaction", [])]
+    moved_set = set(txn_ids)
+    for chunk in _chunks(txn_ids):
+        for void_id, target in session.execute(
+            select(Transaction.id, Transaction.voids_id).where(
+                Transaction.voids_id.in_(chunk), Transaction.customer_id == survivor.id
+            )
+        ):
+            if void_id not in moved_set:
+                problems.append(
+                    f"transaction {void_id} on {dst}, posted after the merge, voids moved "
+                    f"transaction {target}: the void would be separated from its payment"
                 )
-            ):
-                if void_id not in moved_set:
-                    problems.append(
-                        f"transaction {void_id} on {dst}, posted after the merge, voids moved "
-                        f"transaction {target}: the void would be separated from its payment"
-                    )
-    cert_ids = moved.get("certification", [])
+    cert_ids = [m.entity_id for m in journal.get("certification", [])]
     if cert_ids:
         postings = session.execute(
             select(CertificationPosting.id, CertificationPosting.certification_id).where(
@@ -390,33 +453,94 @@ def undo_merge(session: Session, merge_id: int, *, actor: str) -> UndoResult:
                 f"certification {cert_id} was posted to {dst}'s balance after the merge "
                 f"(posting {posting_id})"
             )
+    if txn_ids:
+        # A certification of the survivor made after the merge may cover moved charges: they
+        # are on the tax roll as the survivor's, and cannot go back to the source.
+        periods = select(Transaction.service_id, Transaction.period_id).where(
+            Transaction.id.in_(txn_ids[:10_000])
+        )
+        covering = session.execute(
+            select(Certification.id, CertificationRun.id)
+            .join(CertificationRun, CertificationRun.id == Certification.run_id)
+            .join(CertificationLine, CertificationLine.certification_id == Certification.id)
+            .where(
+                Certification.customer_id == survivor.id,
+                CertificationRun.created_at > merge.created_at,
+                tuple_(CertificationLine.service_id, CertificationLine.period_id).in_(periods),
+            )
+            .distinct()
+        ).all()
+        for cert_id, run_id in covering:
+            problems.append(
+                f"certification {cert_id} (run {run_id}) certified {dst}'s balance after the "
+                "merge, including moved charges"
+            )
+    return problems
+
+
+def undo_merge(session: Session, merge_id: int, *, actor: str) -> UndoResult:
+    """Restore both records and every moved record; refuse, naming each, where restoring would
+    contradict a later change."""
+    merge = get_merge(session, merge_id)
+    if merge.undone_at is not None:
+        raise Conflict(
+            f"merge {merge_id} was already undone on {merge.undone_at:%Y-%m-%d %H:%M} by "
+            f"{merge.undone_by}",
+            merge_id=merge_id,
+        )
+    locked = lock_customers(session, (merge.source_id, merge.survivor_id))
+    source, survivor = locked[merge.source_id], locked[merge.survivor_id]
+    session.refresh(source)
+    session.refresh(survivor)
+    src, dst = source.account_number, survivor.account_number
+    journal = _journal(session, merge_id)
+    problems = _undo_problems(session, merge, source, survivor, journal)
     if problems:
         raise MergeRefused(f"merge {merge_id} cannot be undone: " + "; ".join(problems), problems)
 
     restored: dict[str, int] = {}
-    for entity, ids in back.items():
-        column = "master_customer_id" if entity == "dependent" else ""
-        _move(session, entity, ids, source.id, column=column)
-        restored[entity] = len(ids)
+    for entity in ("transaction", "reading", "order", "certification"):
+        ids = [m.entity_id for m in journal.get(entity, [])]
+        _move(session, entity, ids, source.id)
+        if ids:
+            restored[entity] = len(ids)
+    for entity, column in (("dependent", "master_customer_id"), ("merged", "merged_into_id")):
+        ids = [m.entity_id for m in journal.get(entity, [])]
+        _repoint(session, ids, column, source, actor, "unmerge")
+        if ids:
+            restored[entity] = len(ids)
+    # Alerts: the journal holds each one's text; the copies still on the survivor go, and all
+    # come back to the source in their original order (a cleared one is recreated).
     alerts = journal.get("alert", [])
+    for m in alerts:
+        row = session.get(AlertMessage, m.entity_id)
+        if row is not None and _same_alert(row, m.detail, survivor.id):
+            session.delete(row)
+    session.flush()
+    for m in alerts:
+        detail = m.detail or {}
+        session.add(
+            AlertMessage(
+                customer_id=source.id,
+                message=detail["message"],
+                created_by=detail.get("created_by") or actor,
+                created_at=datetime.fromisoformat(detail["at"]),
+            )
+        )
     if alerts:
-        owners = _where_now(session, "alert", [m.entity_id for m in alerts])
-        present = [m.entity_id for m in alerts if owners.get(m.entity_id) == survivor.id]
-        _move(session, "alert", present, source.id)
-        for m in alerts:
-            if m.entity_id not in owners and m.detail:
-                session.add(
-                    AlertMessage(
-                        customer_id=source.id,
-                        message=m.detail["message"],
-                        created_by=m.detail.get("created_by") or actor,
-                        created_at=datetime.fromisoformat(m.detail["at"]),
-                    )
-                )
         restored["alert"] = len(alerts)
+    # References: moved ones go back (a copy stays where a later merge into the survivor relied
+    # on it); dropped duplicates are recreated on the source.
+    keep_copy = _later_dropped_refs(session, merge)
+    on_survivor = {
+        (r.ref_type, r.normalized): r
+        for r in session.scalars(select(CustomerRef).where(CustomerRef.customer_id == survivor.id))
+    }
     for m in journal.get("ref", []):
         detail = m.detail or {}
-        if detail.get("dropped"):
+        key = (str(detail["ref_type"]), str(detail["normalized"]))
+        ref = on_survivor.get(key)
+        if detail.get("dropped") or key in keep_copy or ref is None:
             session.add(
                 CustomerRef(
                     customer_id=source.id,
@@ -425,7 +549,9 @@ def undo_merge(session: Session, merge_id: int, *, actor: str) -> UndoResult:
                     normalized=detail["normalized"],
                 )
             )
-            restored["ref"] = restored.get("ref", 0) + 1
+        else:
+            ref.customer_id = source.id
+        restored["ref"] = restored.get("ref", 0) + 1
     kept = {
         "transaction": int(
             session.scalar(
@@ -436,8 +562,10 @@ def undo_merge(session: Session, merge_id: int, *, actor: str) -> UndoResult:
             or 0
         )
     }
+    session.flush()
     session.expire_all()
     source, survivor = locked[merge.source_id], locked[merge.survivor_id]
+    before, after = merge.survivor_before, merge.survivor_after
     for name in MERGE_FIELDS:
         if before.get(name) != after.get(name):
             setattr(survivor, name, _field_for_db(name, before.get(name)))
@@ -463,5 +591,11 @@ def undo_merge(session: Session, merge_id: int, *, actor: str) -> UndoResult:
     return UndoResult(merge.id, src, dst, restored, kept)
 
 
-def list_merges(session: Session, limit: int = 100) -> list[Merge]:
-    return list(session.scalars(select(Merge).order_by(Merge.id.desc()).limit(limit)))
+def list_merges(
+    session: Session, limit: int = 100, community_ids: Sequence[int] | None = None
+) -> list[Merge]:
+    """The latest merges, newest first (of these communities only, if given)."""
+    stmt = select(Merge).order_by(Merge.id.desc()).limit(limit)
+    if community_ids is not None:
+        stmt = stmt.where(Merge.community_id.in_(list(community_ids)))
+    return list(session.scalars(stmt))

@@ -62,6 +62,7 @@ ENTITY_LABELS = {
     "alert": "alert messages",
     "ref": "external references",
     "dependent": "consolidated-billing dependents",
+    "merged": "records merged into it earlier (their pointer follows)",
 }
 
 
@@ -147,6 +148,13 @@ def _choose_fields(
                 field=name,
             )
     cleaned = clean_customer_values({k: v for k, v in set_values.items() if k != "collection_code"})
+    if "collection_code" in set_values:
+        code = set_values["collection_code"].strip().upper()
+        if len(code) > 10:
+            raise InvalidInput(
+                "collection_code: 1 to 10 characters (blank for none)", field="collection_code"
+            )
+        cleaned["collection_code"] = code or None
     choices = []
     for name in MERGE_FIELDS:
         mine, theirs = _value(survivor, name), _value(source, name)
@@ -171,6 +179,16 @@ def _overlaps(orders_from: date | None, orders_to: date | None) -> Any:
     if orders_from is not None:
         conds.append(or_(Order.end_date.is_(None), Order.end_date >= orders_from))
     return and_(*conds) if conds else None
+
+
+def _master_chain(session: Session, customer: Customer, limit: int = 50) -> set[int]:
+    """The ids of ``customer``'s consolidated-billing master, its master, and so on."""
+    seen: set[int] = set()
+    current = customer.master_customer_id
+    while current is not None and current not in seen and len(seen) < limit:
+        seen.add(current)
+        current = session.scalar(select(Customer.master_customer_id).where(Customer.id == current))
+    return seen
 
 
 def make_plan(
@@ -254,7 +272,12 @@ def make_plan(
                 f"{', '.join(str(r) for r in clash)}: one customer holds one certification per "
                 "run; reapply the certification after the merge instead"
             )
-    alert_ids = _ids(session, select(AlertMessage.id).where(AlertMessage.customer_id == source.id))
+    alert_ids = _ids(
+        session,
+        select(AlertMessage.id)
+        .where(AlertMessage.customer_id == source.id)
+        .order_by(AlertMessage.id),
+    )
     held = {
         (row[0], row[1])
         for row in session.execute(
@@ -272,6 +295,15 @@ def make_plan(
         select(Customer.id).where(
             Customer.master_customer_id == source.id, Customer.id != survivor.id
         ),
+    )
+    if dependents and _master_chain(session, survivor) & set(dependents):
+        refusals.append(
+            f"{dst} is billed (directly or through another account) through one of {src}'s "
+            "consolidated-billing dependents: moving them to it would make a cycle of masters"
+        )
+    retired = _ids(
+        session,
+        select(Customer.id).where(Customer.merged_into_id == source.id).order_by(Customer.id),
     )
     if dependents and survivor.status != "active":
         refusals.append(
@@ -294,6 +326,7 @@ def make_plan(
         Move("alert", alert_ids),
         Move("ref", tuple(ref_move), drop=tuple(ref_drop)),
         Move("dependent", dependents),
+        Move("merged", retired),
     )
     return MergePlan(
         source_id=source.id,

@@ -17,7 +17,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from civic.db import UTCDateTime
 from civic.ledger.tables import Base, Id
 
-MOVE_ENTITIES = ("transaction", "reading", "order", "certification", "alert", "ref", "dependent")
+MOVE_ENTITIES = (
+    "transaction",
+    "reading",
+    "order",
+    "certification",
+    "alert",
+    "ref",
+    "dependent",
+    "merged",
+)
 
 
 class Merge(Base):

@@ -44,6 +44,8 @@ def current_staff(request: Request) -> StaffView:
         user = get_staff(session, int(data["staff_id"]))
     if user is None:
         raise SignInRequired("your account is no longer enabled", next=request.url.path)
+    if data.get("epoch") != user.session_epoch:
+        raise SignInRequired("you signed out: sign in again", next=request.url.path)
     return user
 
 

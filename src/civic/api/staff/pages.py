@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -26,10 +27,10 @@ from civic.api.staff.auth import (
     sessions,
 )
 from civic.db import read_only, transaction
-from civic.errors import CivicError, CustomerNotFound, NotFound
+from civic.errors import CivicError, CustomerNotFound, Forbidden, NotFound
 from civic.ledger import service
 from civic.ledger.parsing import parse_date
-from civic.ledger.staff import StaffView, authenticate
+from civic.ledger.staff import StaffView, authenticate, end_sessions
 from civic.ledger.tables import Community, Customer
 from civic.merge.apply import apply_merge, get_merge, list_merges, undo_merge
 from civic.merge.plan import MERGE_FIELDS, make_plan
@@ -107,6 +108,10 @@ def login(
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/staff/",
 ) -> Response:
+    origin = request.headers.get("origin")
+    if origin and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
+        # A sign-in form posted from another site (login CSRF) is refused.
+        raise Forbidden("sign in from this site's own sign-in page")
     client = request.client.host if request.client else "?"
     key = f"{username.strip().lower()}|{client}"
     rate = limiter(request)
@@ -133,7 +138,7 @@ def login(
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         jar.cookie,
-        jar.dump(jar.new(staff_id=user.id)),
+        jar.dump(jar.new(staff_id=user.id, epoch=user.session_epoch)),
         max_age=jar.max_age,
         httponly=True,
         samesite="lax",
@@ -144,7 +149,9 @@ def login(
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
-def logout(request: Request) -> Response:
+def logout(request: Request, user: Staff) -> Response:
+    with transaction(_engine(request)) as session:
+        end_sessions(session, user.id)
     response = RedirectResponse("/staff/login", status_code=303)
     response.delete_cookie(sessions(request).cookie, path="/staff")
     return response
@@ -251,7 +258,10 @@ def _merge_rows(session: Session, user: StaffView, merges: list[Any]) -> list[di
 @router.get("/merges", response_class=HTMLResponse)
 def merges(request: Request, user: Staff) -> HTMLResponse:
     with read_only(_engine(request)) as session:
-        rows = _merge_rows(session, user, list_merges(session, 200))
+        ids = [c.id for c in session.scalars(
+            select(Community).where(Community.code.in_(user.communities))
+        )]  # fmt: skip
+        rows = _merge_rows(session, user, list_merges(session, 200, community_ids=ids))
     return render(request, "merges.html", user=user, rows=rows)
 
 

@@ -65,7 +65,7 @@ def upgrade() -> None:
         sa.Column("entity_id", sa.BigInteger(), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=True),
         sa.CheckConstraint(
-            "entity IN ('transaction', 'reading', 'order', 'certification', 'alert', 'ref', 'dependent')",
+            "entity IN ('transaction', 'reading', 'order', 'certification', 'alert', 'ref', 'dependent', 'merged')",
             name=op.f("ck_merge_moves_entity"),
         ),
         sa.ForeignKeyConstraint(

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("communities", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("session_epoch", sa.Integer(), nullable=False),
         sa.CheckConstraint("role IN ('clerk', 'supervisor')", name=op.f("ck_staff_users_role")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_users")),
         sa.UniqueConstraint("username", name=op.f("uq_staff_users_username")),
