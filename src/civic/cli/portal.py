@@ -1,8 +1,10 @@
-"""``civic portal search | explain``: the portal's staff search and "why isn't this customer
-in the portal?" from the command line (``civic.portal.store``, ``civic.sync.explain``)."""
+"""``civic portal search | explain | users``: the portal's staff search, "why isn't this
+customer in the portal?" from the command line (``civic.portal.store``, ``civic.sync.explain``),
+and the portal web app's staff users (``civic.portal.store.users``)."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from typing import Annotated
 
@@ -12,9 +14,10 @@ from rich.table import Table
 from civic.cli.common import open_engine
 from civic.cli.output import console, print_json
 from civic.cli.sync import FeedUrlOption, LedgerOption, PortalOption, TokenOption, open_portal
-from civic.db import read_only
+from civic.db import read_only, transaction
 from civic.errors import InvalidInput
 from civic.money import format_cents
+from civic.portal.store import users as portal_users
 from civic.portal.store.search import search as run_search
 from civic.portal.store.tables import PortalCustomer
 from civic.sync.explain import ApiLookup
@@ -174,3 +177,101 @@ def explain(
     from rich.text import Text
 
     console.print(Text.assemble((answer.verdict, "bold"), ": ", answer.message))
+
+
+# -- portal users ---------------------------------------------------------------------------
+
+users_app = typer.Typer(
+    help="Staff users of the portal web app (residents register themselves on the portal).",
+    no_args_is_help=True,
+)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Sign-in name (lower case).")],
+    community: Annotated[
+        list[str],
+        typer.Option("--community", "-c", help="A community this person may see (repeatable)."),
+    ],
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help="support (names and balances) or clerk (also history and alert messages).",
+        ),
+    ] = "support",  # fmt: skip
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin", help="Read the password from standard input instead of asking."
+        ),
+    ] = False,
+    portal: PortalOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Add a staff user of the portal; the password is asked for (or read from stdin) and
+    stored hashed (argon2)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise InvalidInput("password: empty", field="password")
+    engine = open_portal(portal)
+    try:
+        with transaction(engine) as s:
+            user = portal_users.add_staff_user(
+                s, username, password, role=role, communities=community
+            )
+    finally:
+        engine.dispose()
+    if json_out:
+        print_json({"id": user.id, "username": user.login, "role": user.role,
+                    "communities": list(user.communities)})  # fmt: skip
+        return
+    console.print(f"Added portal {user.role} {user.login} ({', '.join(user.communities)}).")
+
+
+@users_app.command("list")
+def users_list(
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role", help="Only this role: resident, support or clerk.", show_default=False
+        ),
+    ] = None,  # fmt: skip
+    portal: PortalOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """List enabled portal users (staff and residents) with their role and communities."""
+    engine = open_portal(portal)
+    try:
+        with read_only(engine) as s:
+            found = portal_users.list_users(s, role)
+    finally:
+        engine.dispose()
+    if json_out:
+        print_json([{"username": u.login, "role": u.role, "communities": list(u.communities)}
+                    for u in found])  # fmt: skip
+        return
+    table = Table("username", "role", "communities", title="Portal users")
+    for u in found:
+        table.add_row(u.login, u.role, ", ".join(u.communities))
+    console.print(table)
+
+
+@users_app.command("disable")
+def users_disable(
+    username: Annotated[str, typer.Argument(help="The sign-in name to disable.")],
+    portal: PortalOption = None,
+) -> None:
+    """Disable a portal user: their sessions stop working at the next page."""
+    engine = open_portal(portal)
+    try:
+        with transaction(engine) as s:
+            portal_users.disable_user(s, username)
+    finally:
+        engine.dispose()
+    console.print(f"Disabled portal user {username}.")

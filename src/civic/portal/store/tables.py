@@ -4,6 +4,10 @@ Customer ids are the ledger's ids (the sync copies them), so a row here and its 
 are easy to tell apart in support work. Money is integer cents, as in the ledger. The search
 index (``portal_search``) differs by backend and is created by the migration: an FTS5 trigram
 table on SQLite, a table with ``pg_trgm`` GIN indexes on PostgreSQL (``index.py``).
+
+Every table is written only by the sync except the portal's users (``portal_users``,
+``portal_user_accounts``, at the end), which the web app and ``civic portal users`` write
+(``users.py``) and the sync never touches.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -28,6 +33,7 @@ from civic.db import UTCDateTime, new_metadata
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 PAYMENT_STATUSES = ("paid", "credit", "due", "past_due")
+USER_ROLES = ("resident", "support", "clerk")
 
 
 class Base(DeclarativeBase):
@@ -163,3 +169,39 @@ class SyncState(Base):
     lag_changes: Mapped[int | None] = mapped_column(BigInteger)
     lag_seconds: Mapped[float | None] = mapped_column()
     applied_total: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# -- portal users: the one part of the store the sync does not write --------------------------
+
+
+class PortalUser(Base):
+    """Someone who signs in to the portal web app. A ``resident`` registered themself and sees
+    the accounts linked to them (``PortalUserAccount``); ``support`` and ``clerk`` are staff,
+    made from the command line, who see the ``communities`` listed (support: names and
+    balances; clerk: also history and alert messages)."""
+
+    __tablename__ = "portal_users"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    login: Mapped[str] = mapped_column(String(120), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(10))
+    communities: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    __table_args__ = (CheckConstraint(f"role IN {USER_ROLES!r}", name="role"),)
+
+
+class PortalUserAccount(Base):
+    """An account a resident proved is theirs. ``customer_id`` is the synced customer's id but
+    deliberately not a foreign key: the sync replaces customer rows freely, and a link must
+    neither block it nor vanish with it (a link to a missing or hidden record shows nothing)."""
+
+    __tablename__ = "portal_user_accounts"
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("portal_users.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    community: Mapped[str] = mapped_column(String(20))
+    account_number: Mapped[str] = mapped_column(String(9))
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    __table_args__ = (Index("ix_portal_user_accounts_customer", "customer_id"),)
