@@ -18,8 +18,26 @@ $(STAMP): $(BIN)/python requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+DEMO_PASSWORD := demo-password-1
+
+# The sample town, matched, synced to the portal, and the portal served (Ctrl+C stops it).
 demo: install
 	$(BIN)/civic demo --db demo/ledger.db --force
+	$(BIN)/civic match run --db demo/ledger.db
+	rm -f demo/portal.db demo/portal.db-wal demo/portal.db-shm
+	$(BIN)/civic sync run --ledger demo/ledger.db --portal demo/portal.db
+	echo "$(DEMO_PASSWORD)" | $(BIN)/civic portal users add clerk --role clerk -c MAPLEFALLS \
+	    --portal demo/portal.db --password-stdin
+	echo "$(DEMO_PASSWORD)" | $(BIN)/civic staff add supervisor --role supervisor -c MAPLEFALLS \
+	    --db demo/ledger.db --password-stdin
+	@echo
+	@echo "Portal: http://127.0.0.1:8000/  staff login: clerk / $(DEMO_PASSWORD)"
+	@echo "A resident can register this account (number, name, last bill):"
+	@$(BIN)/civic portal bill --portal demo/portal.db
+	@echo "Ledger staff pages (review queue, merges): run"
+	@echo "  $(BIN)/civic serve api --db demo/ledger.db   -> http://127.0.0.1:8001/staff/  supervisor / $(DEMO_PASSWORD)"
+	@echo
+	$(BIN)/civic serve portal --portal demo/portal.db --ledger demo/ledger.db
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -275,3 +275,65 @@ def users_disable(
     finally:
         engine.dispose()
     console.print(f"Disabled portal user {username}.")
+
+
+@app.command("bill")
+def bill(
+    account: Annotated[
+        str | None,
+        typer.Argument(
+            help="Account number (any format). Without it: an example account a resident of "
+            "the demo could register.",
+            show_default=False,
+        ),
+    ] = None,
+    portal: PortalOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """What a resident needs to register an account: its number, the last name (or business
+    name) and the last bill amount, as the portal knows them — for support staff helping
+    someone register."""
+    from sqlalchemy import select
+
+    from civic.portal.store.normalize import number_query
+
+    engine = open_portal(portal)
+    try:
+        with read_only(engine) as s:
+            stmt = select(PortalCustomer).where(PortalCustomer.visible.is_(True))
+            if account is not None:
+                spelled = number_query(account)
+                if spelled is None or spelled.account is None:
+                    raise InvalidInput(f"{account!r} is not an account number", field="account")
+                stmt = select(PortalCustomer).where(
+                    PortalCustomer.account_number == spelled.account
+                )
+            found = None
+            for customer in s.scalars(stmt.order_by(PortalCustomer.id).limit(200)):
+                last = portal_users.last_bill(s, customer.id)
+                if last is not None or account is not None:
+                    found = (customer, last)
+                    break
+    finally:
+        engine.dispose()
+    if found is None:
+        raise InvalidInput(f"no account {account} in the portal" if account else "no bills yet")
+    customer, last = found
+    facts = {
+        "account_number": customer.account_number,
+        "community": customer.community,
+        "name": customer.last_name or customer.business_name,
+        "last_bill_period": last.period_end if last else None,
+        "last_bill": format_cents(last.amount) if last else None,
+        "visible_to_residents": customer.visible,
+    }
+    if json_out:
+        print_json(facts)
+        return
+    bill_text = (
+        f"{facts['last_bill']} (period ending {facts['last_bill_period']})" if last else "none"
+    )
+    console.print(
+        f"Account {facts['account_number']} ({facts['community']}): name {facts['name']}, "
+        f"last bill {bill_text}" + ("" if customer.visible else "; not shown to residents")
+    )

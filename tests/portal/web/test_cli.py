@@ -92,3 +92,14 @@ def test_production_without_a_real_secret_refuses_to_start(tmp_path: Path) -> No
         timeout=60,
     )
     assert result.returncode == 1 and "secret key" in result.stderr
+
+
+def test_bill_shows_what_a_resident_needs_to_register(tmp_path: Path) -> None:
+    _db, portal = _synced(tmp_path)
+    facts = json.loads(run("portal", "bill", "1234-1", "--portal", portal, "--json").stdout)
+    assert facts["account_number"] == "001234-01" and facts["name"] == "O'Brien"
+    assert facts["last_bill"] == "68.27" and facts["last_bill_period"] == "2026-10-31"
+    example = json.loads(run("portal", "bill", "--portal", portal, "--json").stdout)
+    assert example == facts  # the only account with a bill
+    missing = run("portal", "bill", "9999-1", "--portal", portal, ok=False)
+    assert missing.returncode == 1 and "no account 9999-1" in missing.stderr
