@@ -1,4 +1,6 @@
-"""The portal store: the portal's own database, written only by the sync.
+"""The portal store: the portal's own database. Everything synced is written only by the sync;
+the one exception is the portal's own sign-in data (``portal_users``,
+``portal_user_accounts``), written by the portal web app and ``civic portal users``.
 
 Synced customers (profile, community, account number in its normalised forms, status,
 eligibility and its reason, merged-into pointer), balances per service aged by period,
