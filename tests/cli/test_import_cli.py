@@ -156,3 +156,41 @@ def test_help_describes_every_import_command() -> None:
         out = civic("import", kind, "--help").stdout
         assert "--map" in out and "--strict" in out and "--batch-size" in out
     assert "external_id" in civic("import", "transactions", "--help").stdout
+
+
+def test_new_accounts_and_orders_are_matched_by_reference_first(
+    ledger: str, tmp_path: Path
+) -> None:
+    civic("import", "customers", write(tmp_path, "c.csv", CUSTOMERS), *MAP, "--db", ledger)
+    again = write(
+        tmp_path,
+        "again.csv",
+        """
+        Acct,first_name,last_name,SSR
+        007001-01,Jane,OBrien,ssr 1234567
+        007002-01,Ada,Quartermaine,
+        """,
+    )
+    text = civic("import", "customers", again, *MAP, "--db", ledger).stdout
+    assert "2 rows read, 1 added" in text
+    assert "1 attached by reference, 0 attached by score, 0 held for review" in text
+    assert "reference only: no saved matching model" in text
+    data = json.loads(civic("import", "customers", again, *MAP, "--db", ledger, "--json").stdout)
+    assert (data["attached_by_reference"], data["created"], data["added"]) == (1, 0, 0)
+    assert data["screening"].startswith("reference only")
+    listed = json.loads(civic("customers", "list", "--db", ledger, "--json").stdout)
+    assert listed["total"] == 3
+    orders = write(
+        tmp_path,
+        "po.csv",
+        """
+        order_number,start_date,kind,SSR
+        PO-1,2026-01-05,purchase,SSR-1234567
+        """,
+    )
+    result = civic("import", "orders", orders, "-m", "SSR=ref:ssr", "--db", ledger, "--json").stdout
+    assert (json.loads(result)["added"], json.loads(result)["attached_by_reference"]) == (1, 1)
+    assert json.loads(civic("match", "holds", "--db", ledger, "--json").stdout) == []
+    assert "No held import rows." in civic("match", "holds", "--db", ledger).stdout
+    missing = civic("match", "release", "99", "--db", ledger, ok=False)
+    assert "no held import row 99" in red_line(missing)

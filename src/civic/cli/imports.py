@@ -39,6 +39,7 @@ from civic.ledger.imports import (
     import_csv,
     parse_mapping,
 )
+from civic.matching.prevent import screening_for
 
 app = typer.Typer(
     help="Import CSV exports (UTF-8 or Windows-1252, with a header row): customers, "
@@ -50,6 +51,9 @@ app = typer.Typer(
 
 SHOWN = 20
 """Rejected rows listed on the terminal; the rejects file has them all."""
+SCREENED = ("customers", "orders")
+"""Kinds whose rows may create customers: each such row is matched against the existing
+customers first (civic.matching.prevent)."""
 
 FileArg = Annotated[
     Path,
@@ -77,7 +81,7 @@ BatchOption = Annotated[
 
 
 def _map_help(kind: str) -> str:
-    refs = ", ref:TYPE" if kind == "customers" else ""
+    refs = ", ref:TYPE" if kind in SCREENED else ""
     return (
         "Map a file column to a field, COLUMN=FIELD (repeatable); COLUMN=- ignores a column. "
         f"Columns already named like a field need no mapping. Fields: "
@@ -130,6 +134,7 @@ def _run(
 ) -> None:
     columns = parse_mapping(mapping or [])
     engine = open_engine(db)
+    screening = screening_for(engine) if kind in SCREENED else None
     try:
         with _progress(path) as callback:
             summary = import_csv(
@@ -142,8 +147,11 @@ def _run(
                 strict=strict,
                 batch_size=batch_size,
                 progress=callback,
+                screening=screening,
             )
     finally:
+        if screening is not None:
+            screening.close()
         engine.dispose()
     if json_out:
         print_json(summary_dict(summary))
@@ -175,6 +183,11 @@ def summary_dict(summary: ImportSummary) -> dict[str, Any]:
         "batches": summary.batches,
         "seconds": summary.seconds,
         "problems": [{"line": p.subject["line"], "reason": p.message} for p in summary.problems],
+        "screening": summary.screening,
+        "attached_by_reference": summary.attached_by_reference,
+        "attached_by_score": summary.attached_by_score,
+        "held": summary.held,
+        "created": summary.created,
     }
 
 
@@ -188,6 +201,15 @@ def _print(summary: ImportSummary) -> None:
         f"({s.seconds:.1f} s){stored}.",
         markup=False,
     )
+    if s.screening is not None and s.stored:
+        screened = s.attached_by_reference + s.attached_by_score + s.held + s.created
+        console.print(
+            f"Matched {screened:,} rows that would create a customer ({s.screening}): "
+            f"{s.attached_by_reference:,} attached by reference, {s.attached_by_score:,} "
+            f"attached by score, {s.held:,} held for review (`civic match holds`), "
+            f"{s.created:,} created.",
+            markup=False,
+        )
     if not s.problems:
         return
     console.print(f"Rejected rows (all of them are in {s.rejects_file}):", markup=False)
@@ -200,7 +222,9 @@ def _print(summary: ImportSummary) -> None:
 @app.command(
     "customers",
     help="Import customers, keyed by account number: a new account is added, a differing one "
-    "updated (audited, version bumped), an identical one left unchanged.",
+    "updated (audited, version bumped), an identical one left unchanged. A new account is "
+    "first matched against the existing customers: an equal reference or a merge-tier match "
+    "attaches it to that customer, a review-tier match holds it (`civic match holds`).",
 )
 def customers(
     path: FileArg,
@@ -267,7 +291,9 @@ def readings(
 @app.command(
     "orders",
     help="Import purchase and service orders, keyed by order number: added, updated "
-    "(audited) or unchanged.",
+    "(audited) or unchanged. A row whose account number is missing or unknown finds its "
+    "customer by ref:TYPE and/or name and address (attached, held for review, or - with an "
+    "account number - a new customer).",
 )
 def orders(
     path: FileArg,

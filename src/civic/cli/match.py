@@ -1,5 +1,6 @@
-"""``civic match run | show | export | accept | reject | file``: duplicate detection and its
-review queue (docs/matching.md)."""
+"""``civic match run | show | export | accept | reject | file | holds | release | attach``:
+duplicate detection, its review queue, and the import rows held for review
+(docs/matching.md)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from civic.cli.output import console, err_console, print_json, to_json
 from civic.errors import InvalidInput
 from civic.ledger.imports_csv import parse_mapping
 from civic.matching import file as match_file
+from civic.matching import holds as held_rows
 from civic.matching import service
 
 app = typer.Typer(
@@ -277,3 +279,88 @@ def _saved_model(db: str | None) -> dict[str, Any] | None:
     with reading(db) as session:
         saved = service.latest_model(session)
         return dict(saved.model) if saved else None
+
+
+HoldArg = Annotated[int, typer.Argument(help="The held row's id (from `civic match holds`).")]
+
+
+@app.command("holds")
+def holds(
+    status: Annotated[
+        str,
+        typer.Option("--status", help="held, released, attached, or all."),
+    ] = "held",
+    community: CommunityOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """List the import rows held for review: each would have created a customer, but scored in
+    the review tier against an existing one (its candidate)."""
+    if status not in ("held", "released", "attached", "all"):
+        raise InvalidInput(f"--status {status}: expected held, released, attached or all")
+    with reading(db) as session:
+        views = held_rows.list_holds(
+            session, status=None if status == "all" else status, community=community
+        )
+    if as_json:
+        print_json([asdict(v) for v in views])
+        return
+    if not views:
+        console.print(f"No {'' if status == 'all' else status + ' '}import rows.")
+        return
+    table = Table("hold", "status", "from", "row", "candidate", "weight", "why not attached")
+    for v in views:
+        table.add_row(
+            str(v.id),
+            v.status,
+            f"{v.kind} {v.file}:{v.line}",
+            f"{v.account_number or '-'} {v.name}",
+            f"{v.candidate_account or '-'} {v.candidate_name or ''}",
+            "" if v.match_weight is None else f"{v.match_weight:.2f}",
+            "; ".join(v.reasons),
+        )
+    console.print(table)
+
+
+def _hold_done(view: held_rows.HoldView, as_json: bool) -> None:
+    if as_json:
+        print_json(asdict(view))
+        return
+    what = "created customer" if view.status == "released" else "attached to customer"
+    console.print(
+        f"Held row {view.id} ({view.file}:{view.line}) {view.status} by {view.decided_by}: "
+        f"{what} {view.customer_id}."
+    )
+
+
+@app.command("release")
+def release(
+    hold: HoldArg,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            help="The account number for the new customer (required when the held row has "
+            "none, e.g. an order matched by reference).",
+            show_default=False,
+        ),
+    ] = None,
+    by: ByOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Release a held row: it is a new customer after all; create it (and its order)."""
+    with writing(db) as session:
+        view = held_rows.release(session, hold, actor=actor_name(by), account=account)
+    _hold_done(view, as_json)
+
+
+@app.command("attach")
+def attach(
+    hold: HoldArg, by: ByOption = None, as_json: JsonOption = False, db: DbOption = None
+) -> None:
+    """Attach a held row to its candidate: the existing customer gets the row's references
+    (and its order)."""
+    with writing(db) as session:
+        view = held_rows.attach(session, hold, actor=actor_name(by))
+    _hold_done(view, as_json)

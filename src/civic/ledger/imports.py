@@ -43,7 +43,14 @@ from civic.ledger.imports_csv import (
     resolve_columns,
 )
 from civic.ledger.imports_customers import CUSTOMERS, REFS, CustomerImporter
-from civic.ledger.imports_records import ORDERS, READINGS, OrderImporter, ReadingImporter
+from civic.ledger.imports_records import (
+    IDENTITY_FIELDS,
+    ORDERS,
+    READINGS,
+    OrderImporter,
+    ReadingImporter,
+)
+from civic.ledger.imports_screen import Screening
 from civic.ledger.imports_transactions import TRANSACTIONS, TransactionImporter
 from civic.ledger.types import CUSTOMER_FIELDS
 
@@ -54,6 +61,7 @@ __all__ = [
     "ImportProgress",
     "ImportSummary",
     "Kind",
+    "Screening",
     "canonical_fields",
     "import_csv",
     "parse_mapping",
@@ -124,17 +132,20 @@ KINDS: dict[str, Kind] = {
                 "start_date",
                 "end_date",
                 "description",
+                *IDENTITY_FIELDS,
             ),
-            ("account_number", "order_number", "start_date"),
+            ("order_number", "start_date"),
             "order_number",
             (ORDERS,),
+            refs=True,
         ),
     )
 }
 
 
 def canonical_fields(kind: str) -> tuple[str, ...]:
-    """The canonical column names of ``kind`` (customers also take ``ref:TYPE``)."""
+    """The canonical column names of ``kind`` (customers and orders also take
+    ``ref:TYPE``)."""
     return _kind(kind).fields
 
 
@@ -167,6 +178,13 @@ class ImportSummary:
     batches: int
     seconds: float
     problems: tuple[Problem, ...] = ()
+    screening: str | None = None
+    """How rows that would create a customer were matched first (None: they were not)."""
+    attached_by_reference: int = 0
+    attached_by_score: int = 0
+    held: int = 0
+    created: int = 0
+    """Rows that matched no existing customer and created one (with a screening)."""
 
 
 class ImportFailed(CivicError):
@@ -194,6 +212,7 @@ def import_csv(
     strict: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressCallback | None = None,
+    screening: Screening | None = None,
 ) -> ImportSummary:
     """Import ``path`` as ``kind`` (customers, transactions, readings or orders).
 
@@ -201,6 +220,10 @@ def import_csv(
     ``batch_size`` rows is one transaction; ``progress`` is called inside it just before the
     commit, so raising from it (e.g. ``KeyboardInterrupt``) rolls that batch back. Header
     problems raise ``InvalidInput``; a batch the database refuses raises ``ImportFailed``.
+
+    ``screening`` (customers and orders; see ``imports_screen``) matches each row that would
+    create a customer against the existing ones first: it is attached to a matching customer,
+    held for review, or creates the customer only when nothing matches.
     """
     spec = _kind(kind)
     path = Path(path)
@@ -221,7 +244,9 @@ def import_csv(
     with read_only(engine) as session:
         found = get_community(session, community)
         scope = Scope(found.id, found.code, found.period_months, actor, path.name)
-    run = _Run(engine, spec, path, encoding, columns, scope, batch_size, progress)
+    if spec.name not in ("customers", "orders"):
+        screening = None
+    run = _Run(engine, spec, path, encoding, columns, scope, batch_size, progress, screening)
     return run.execute(strict)
 
 
@@ -284,6 +309,10 @@ class _Totals:
     unchanged: int = 0
     rejected: int = 0
     batches: int = 0
+    attached_by_reference: int = 0
+    attached_by_score: int = 0
+    held: int = 0
+    created: int = 0
 
     def add(self, batch: _Batch, outcome: Outcome) -> None:
         self.read += batch.read
@@ -292,6 +321,10 @@ class _Totals:
         self.unchanged += outcome.unchanged
         self.rejected += len(batch.rejects) + len(outcome.rejects)
         self.batches += 1
+        self.attached_by_reference += outcome.attached_by_reference
+        self.attached_by_score += outcome.attached_by_score
+        self.held += outcome.held
+        self.created += outcome.created
 
 
 class _Run:
@@ -307,7 +340,9 @@ class _Run:
         scope: Scope,
         batch_size: int,
         progress: ProgressCallback | None,
+        screening: Screening | None = None,
     ) -> None:
+        self.screening = screening
         self.engine = engine
         self.spec = spec
         self.path = path
@@ -350,18 +385,23 @@ class _Run:
             batches=t.batches,
             seconds=round(time.monotonic() - self.started, 3),
             problems=tuple(self.problems),
+            screening=self.screening.mode if self.screening is not None else None,
+            attached_by_reference=t.attached_by_reference if stored else 0,
+            attached_by_score=t.attached_by_score if stored else 0,
+            held=t.held if stored else 0,
+            created=t.created if stored else 0,
         )
 
     def _importer(self, session: Session) -> Importer:
         name = self.spec.name
         if name == "customers":
-            return CustomerImporter(self.scope, self.columns)
+            return CustomerImporter(self.scope, self.columns, self.screening)
         parsers = Parsers()
         if name == "transactions":
             return TransactionImporter(session, self.scope, parsers)
         if name == "readings":
             return ReadingImporter(session, self.scope, parsers)
-        return OrderImporter(session, self.scope, parsers)
+        return OrderImporter(session, self.scope, parsers, self.columns, self.screening)
 
     # -- the passes ---------------------------------------------------------------------------
 

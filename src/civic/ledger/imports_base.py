@@ -59,6 +59,11 @@ class Outcome:
     updated: int = 0
     unchanged: int = 0
     rejects: list[tuple[int, str]] = field(default_factory=list)
+    attached_by_reference: int = 0
+    attached_by_score: int = 0
+    held: int = 0
+    created: int = 0
+    """Customers created after screening (see ``imports_screen``)."""
 
 
 class Importer(Protocol):
@@ -154,20 +159,32 @@ class Accounts:
     def find(self, values: Mapping[str, str]) -> tuple[str, int, str]:
         """(account number, customer id, status) of the row's account, or ``InvalidInput``."""
         number = self._parsers.account(required(values, "account_number"))
-        found = self._by_number.get(number)
+        found = self.get(number)
         if found is None:
             raise InvalidInput(
                 f"account_number: no customer with account {number} in community "
                 f"{self._scope.community_code}",
                 field="account_number",
             )
+        return number, found[0], found[1]
+
+    def add(self, number: str, customer_id: int) -> None:
+        """Remember a customer the import created."""
+        self._by_number[number] = (customer_id, "active")
+
+    def get(self, number: str) -> tuple[int, str] | None:
+        """(customer id, status) of a parsed account number, None when there is no such
+        account, ``InvalidInput`` when it was merged away."""
+        found = self._by_number.get(number)
+        if found is None:
+            return None
         if number in self._merged:
             survivor = self._merged[number]
             raise InvalidInput(
                 f"account_number: account {number} was merged into {survivor}: use {survivor}",
                 field="account_number",
             )
-        return number, found[0], found[1]
+        return found
 
 
 class Periods:

@@ -34,6 +34,7 @@ from civic.ledger.imports_base import (
     table_of,
 )
 from civic.ledger.imports_csv import Columns
+from civic.ledger.imports_screen import Attachment, Incoming, Screening, Verdict, attach
 from civic.ledger.tables import Customer, CustomerRef
 from civic.ledger.types import CUSTOMER_FIELDS
 
@@ -60,6 +61,11 @@ class CustomerRow:
     occupant: str
     values: dict[str, Any]
     refs: list[Ref]
+    raw: dict[str, str] | None = None
+    """The row as read (kept only when a screening runs: a hold stores it)."""
+
+    def incoming(self) -> Incoming:
+        return Incoming(self.line, self.account, self.values, tuple(self.refs), self.raw or {})
 
 
 @dataclass(slots=True)
@@ -76,8 +82,9 @@ def check_ref(ref_type: str, value: str) -> Ref:
 
 
 class CustomerImporter:
-    def __init__(self, scope: Scope, columns: Columns) -> None:
+    def __init__(self, scope: Scope, columns: Columns, screening: Screening | None = None) -> None:
         self.scope = scope
+        self.screening = screening
         present = columns.present
         self.fields = [f for f in CUSTOMER_FIELDS[1:] if f in present]
         self.ref_types = sorted(f[4:] for f in present if f.startswith("ref:"))
@@ -104,8 +111,15 @@ class CustomerImporter:
             if text.strip():
                 ref = check_ref(ref_type, text)
                 refs.setdefault((ref_type, ref[2]), ref)
+        raw_row = dict(values) if self.screening is not None else None
         return CustomerRow(
-            line, str(number), number.location, number.occupant, clean, list(refs.values())
+            line,
+            str(number),
+            number.location,
+            number.occupant,
+            clean,
+            list(refs.values()),
+            raw_row,
         )
 
     # -- one batch ------------------------------------------------------------------------
@@ -137,11 +151,19 @@ class CustomerImporter:
                     changes.append(change)
                 else:
                     outcome.unchanged += 1
+        attached: list[Attachment] = []
+        held: list[tuple[Incoming, Verdict]] = []
+        if self.screening is not None and new:
+            new, attached, held = screen_rows(session, self.scope, self.screening, new, outcome)
         outcome.added, outcome.updated = len(new), len(changes)
         if store and (new or changes):
             ids = self._insert(session, new) + self._update_all(session, changes)
             lines = [r.line for r in new] + [c.row.line for c in changes]
             batch_audit(session, self.scope, "customers", "customer", lines, ids, outcome)
+        if store and attached:
+            attach(session, self.scope, "customers", attached)
+        if store and held and self.screening is not None:
+            self.screening.hold(session, self.scope, "customers", held)
         return outcome
 
     def _stored(self, session: Session, accounts: list[str]) -> dict[str, dict[str, Any]]:
@@ -253,6 +275,39 @@ class CustomerImporter:
                     for cid, (t, v, n) in refs
                 ],
             )
+
+
+def screen_rows(
+    session: Session,
+    scope: Scope,
+    screening: Screening,
+    rows: list[CustomerRow],
+    outcome: Outcome,
+) -> tuple[list[CustomerRow], list[Attachment], list[tuple[Incoming, Verdict]]]:
+    """Split rows that would create customers by the screening's verdicts: (still to create,
+    to attach, to hold); counts each path in ``outcome``."""
+    incoming = [r.incoming() for r in rows]
+    verdicts = screening.screen(session, scope, incoming)
+    create: list[CustomerRow] = []
+    attached: list[Attachment] = []
+    held: list[tuple[Incoming, Verdict]] = []
+    for row, inc, verdict in zip(rows, incoming, verdicts, strict=True):
+        if verdict.path in ("reference", "score") and verdict.customer_id is not None:
+            attached.append(
+                Attachment(row.line, verdict.customer_id, verdict.path, inc.refs, row.account)
+            )
+            if verdict.path == "reference":
+                outcome.attached_by_reference += 1
+            else:
+                outcome.attached_by_score += 1
+        elif verdict.path == "hold":
+            outcome.held += 1
+            if not verdict.known:
+                held.append((inc, verdict))
+        else:
+            create.append(row)
+    outcome.created += len(create)
+    return create, attached, held
 
 
 def _plain(value: Any) -> Any:

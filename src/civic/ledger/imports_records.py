@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from civic.errors import InvalidInput
 from civic.ledger import outbox
-from civic.ledger.customers import now
+from civic.ledger.accounts import parse_account_number
+from civic.ledger.customers import check_ref, clean_customer_values, now
 from civic.ledger.imports_base import (
     Accounts,
     Outcome,
@@ -34,6 +35,9 @@ from civic.ledger.imports_base import (
     table_of,
     text_field,
 )
+from civic.ledger.imports_csv import Columns
+from civic.ledger.imports_customers import CustomerImporter, CustomerRow
+from civic.ledger.imports_screen import Attachment, Incoming, Screening, attach
 from civic.ledger.tables import ORDER_STATUSES, BillingPeriod, MeterReading, Order
 
 READINGS = table_of(MeterReading)
@@ -43,6 +47,22 @@ PERIODS = table_of(BillingPeriod)
 MAX_READING = 10**15
 ORDER_KINDS = ("purchase", "service")
 _ORDER_FIELDS = ("kind", "status", "start_date", "end_date", "description")
+IDENTITY_FIELDS = (
+    "first_name",
+    "middle_name",
+    "last_name",
+    "suffix",
+    "business_name",
+    "service_address",
+    "mailing_address",
+    "city",
+    "state",
+    "zip",
+    "phone",
+    "email",
+)
+"""Customer columns an orders file may carry, so that a row without a known account number
+can be matched to its customer (with ``ref:TYPE`` columns)."""
 
 ReadingKey = tuple[str, date, int, date]
 """(meter, period end, reading, read date): what makes two readings the same."""
@@ -152,13 +172,21 @@ class ReadingImporter:
 @dataclass(slots=True)
 class OrderRow:
     line: int
-    customer_id: int
+    customer_id: int | None
+    """None: no customer by account number; the screening finds (or creates) it."""
     order_number: str
     kind: str | None
     status: str | None
     start_date: date
     end_date: date | None
     description: str | None
+    who: Incoming | None = None
+
+    @property
+    def owner(self) -> int:
+        """The customer id, once known (every stored row has one)."""
+        assert self.customer_id is not None
+        return self.customer_id
 
     def values(self, stored: Mapping[str, Any] | None) -> dict[str, Any]:
         return {
@@ -171,10 +199,21 @@ class OrderRow:
 
 
 class OrderImporter:
-    def __init__(self, session: Session, scope: Scope, parsers: Parsers) -> None:
+    def __init__(
+        self,
+        session: Session,
+        scope: Scope,
+        parsers: Parsers,
+        columns: Columns | None = None,
+        screening: Screening | None = None,
+    ) -> None:
         self.scope = scope
         self.parsers = parsers
         self.accounts = Accounts(session, scope, parsers)
+        self.screening = screening
+        present = columns.present if columns is not None else frozenset()
+        self.identity = [f for f in IDENTITY_FIELDS if f in present]
+        self.ref_types = sorted(f[4:] for f in present if f.startswith("ref:"))
         self._update = (
             update(ORDERS)
             .where(ORDERS.c.id == bindparam("b_id"))
@@ -182,7 +221,7 @@ class OrderImporter:
         )
 
     def check(self, values: Mapping[str, str], line: int) -> OrderRow:
-        _account, customer_id, _status = self.accounts.find(values)
+        customer_id, who = self._customer(values, line)
         number = required(values, "order_number")
         if len(number) > 30:
             raise InvalidInput("order_number: 1 to 30 characters", field="order_number")
@@ -198,11 +237,46 @@ class OrderImporter:
         if end is not None and end < start:
             raise InvalidInput("end_date: before start_date", field="end_date")
         description = text_field(values, "description", 200)
-        return OrderRow(line, customer_id, number, kind, status, start, end, description)
+        return OrderRow(line, customer_id, number, kind, status, start, end, description, who)
+
+    def _customer(self, values: Mapping[str, str], line: int) -> tuple[int | None, Incoming | None]:
+        """The row's customer id by account number; or, when a screening runs and the row
+        carries a reference or a name, None and what the screening matches."""
+        text = values.get("account_number", "").strip()
+        number = self.parsers.account(text) if text else None
+        if number is not None:
+            found = self.accounts.get(number)
+            if found is not None:
+                return found[0], None
+        who = self._identity(values, line, number) if self.screening is not None else None
+        if who is not None:
+            return None, who
+        if number is None:
+            hint = " (or a ref:TYPE or name to match the customer by)" if self.screening else ""
+            raise InvalidInput(f"account_number: required{hint}", field="account_number")
+        self.accounts.find(values)  # raises: no such account
+        raise AssertionError("unreachable")
+
+    def _identity(
+        self, values: Mapping[str, str], line: int, number: str | None
+    ) -> Incoming | None:
+        raw = {f: values[f] for f in self.identity if values.get(f, "").strip()}
+        clean = clean_customer_values(raw) if raw else {}
+        refs: dict[tuple[str, str], tuple[str, str, str]] = {}
+        for ref_type in self.ref_types:
+            text = values.get(f"ref:{ref_type}", "")
+            if text.strip():
+                ref = check_ref(ref_type, text)
+                refs.setdefault((ref_type, ref[2]), ref)
+        if not refs and not clean.get("last_name") and not clean.get("business_name"):
+            return None
+        return Incoming(line, number, clean, tuple(refs.values()), dict(values))
 
     def apply(self, session: Session, records: list[OrderRow], *, store: bool) -> Outcome:
-        stored = self._stored(session, sorted({r.order_number for r in records}))
         outcome = Outcome()
+        if any(r.customer_id is None for r in records):
+            records = self._screen(session, records, outcome, store)
+        stored = self._stored(session, sorted({r.order_number for r in records}))
         new: list[OrderRow] = []
         changed: list[tuple[OrderRow, Mapping[str, Any], dict[str, list[Any]]]] = []
         for row in records:
@@ -224,6 +298,94 @@ class OrderImporter:
             lines = [r.line for r in new] + [r.line for r, _o, _d in changed]
             batch_audit(session, self.scope, "orders", "order", lines, ids, outcome)
         return outcome
+
+    def _screen(
+        self, session: Session, records: list[OrderRow], outcome: Outcome, store: bool
+    ) -> list[OrderRow]:
+        """Find the customer of each row not known by account number: attach it to an
+        existing customer, hold it for review, or create the customer (only when the row has
+        an account number and a name). Returns the rows whose order is stored now."""
+        assert self.screening is not None
+        pending = [r for r in records if r.customer_id is None and r.who is not None]
+        verdicts = self.screening.screen(session, self.scope, [r.who for r in pending if r.who])
+        keep: list[OrderRow] = [r for r in records if r.customer_id is not None]
+        attached: list[Attachment] = []
+        held = []
+        create: dict[str, list[OrderRow]] = {}
+        for row, verdict in zip(pending, verdicts, strict=True):
+            who = row.who
+            assert who is not None
+            if verdict.path in ("reference", "score") and verdict.customer_id is not None:
+                row.customer_id = verdict.customer_id
+                attached.append(
+                    Attachment(
+                        row.line, verdict.customer_id, verdict.path, who.refs, who.account_number
+                    )
+                )
+                if verdict.path == "reference":
+                    outcome.attached_by_reference += 1
+                else:
+                    outcome.attached_by_score += 1
+                keep.append(row)
+            elif verdict.path == "hold":
+                outcome.held += 1
+                if not verdict.known:
+                    held.append((who, verdict))
+            elif who.account_number is None:
+                outcome.rejects.append(
+                    (
+                        row.line,
+                        "account_number: no customer matches this row's reference or name, and "
+                        "without an account number no customer can be created for it",
+                    )
+                )
+            elif not who.values.get("last_name") and not who.values.get("business_name"):
+                outcome.rejects.append(
+                    (
+                        row.line,
+                        f"account_number: no customer with account {who.account_number} and "
+                        "none matches; last_name or business_name is required to create one",
+                    )
+                )
+            else:
+                create.setdefault(who.account_number, []).append(row)
+        outcome.created += len(create)
+        if store:
+            self._create(session, create)
+            attach(session, self.scope, "orders", attached)
+            if held:
+                self.screening.hold(session, self.scope, "orders", held)
+        for rows in create.values():
+            keep.extend(rows)
+        keep.sort(key=lambda r: r.line)
+        return keep
+
+    def _create(self, session: Session, create: dict[str, list[OrderRow]]) -> None:
+        """Create the customers of rows that matched no one (the first row of each account
+        gives the customer's fields)."""
+        if not create:
+            return
+        rows = []
+        for number, orders in create.items():
+            who = orders[0].who
+            assert who is not None
+            parsed = parse_account_number(number)
+            rows.append(
+                CustomerRow(
+                    who.line,
+                    number,
+                    parsed.location,
+                    parsed.occupant,
+                    dict(who.values),
+                    list(who.refs),
+                )
+            )
+        maker = CustomerImporter(self.scope, Columns((), ()))
+        ids = maker._insert(session, rows)
+        for row, cid in zip(rows, ids, strict=True):
+            self.accounts.add(row.account, cid)
+            for order in create[row.account]:
+                order.customer_id = cid
 
     def _stored(self, session: Session, numbers: list[str]) -> dict[str, Mapping[str, Any]]:
         o = ORDERS.c
@@ -267,7 +429,7 @@ class OrderImporter:
         ]
         audit_rows(session, self.scope, entries)
         cid = self.scope.community_id
-        changes = [(cid, r.customer_id, "order", by_number[r.order_number], "add") for r in rows]
+        changes = [(cid, r.owner, "order", by_number[r.order_number], "add") for r in rows]
         outbox.record_many(session, changes)
         return [by_number[r.order_number] for r in rows]
 
@@ -296,6 +458,6 @@ class OrderImporter:
         cid = self.scope.community_id
         outbox.record_many(
             session,
-            [(cid, row.customer_id, "order", old["id"], "update") for row, old, _ in changed],
+            [(cid, row.owner, "order", old["id"], "update") for row, old, _ in changed],
         )
         return ids

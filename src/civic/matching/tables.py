@@ -84,3 +84,41 @@ class MatchPair(Base):
         CheckConstraint(f"classification IN {CLASSIFICATIONS!r}", name="classification"),
         CheckConstraint(f"status IN {PAIR_STATUSES!r}", name="status"),
     )
+
+
+HOLD_STATUSES = ("held", "released", "attached")
+HOLD_KINDS = ("customers", "orders")
+
+
+class ImportHold(Base):
+    """An imported row that scored in the review tier against an existing customer: held
+    instead of creating a customer, until a clerk releases it (creates the customer from it) or
+    attaches it to the candidate. ``row_key`` (a digest of the community, kind and row values)
+    recognises the same row when the file is imported again."""
+
+    __tablename__ = "import_holds"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    file: Mapped[str] = mapped_column(String(255))
+    line: Mapped[int] = mapped_column(Integer)
+    row_key: Mapped[str] = mapped_column(String(64), index=True)
+    account_number: Mapped[str | None] = mapped_column(String(9))
+    values: Mapped[dict[str, Any]] = mapped_column()
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    match_weight: Mapped[float | None] = mapped_column(Float)
+    match_probability: Mapped[float | None] = mapped_column(Float)
+    evidence: Mapped[list[Any]] = mapped_column()
+    reasons: Mapped[list[Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(10), default="held")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    """The customer the row ended on (attached to, or created by the release)."""
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    held_by: Mapped[str] = mapped_column(String(60))
+    decided_by: Mapped[str | None] = mapped_column(String(60))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    __table_args__ = (
+        Index("ix_import_holds_queue", "community_id", "status"),
+        CheckConstraint(f"status IN {HOLD_STATUSES!r}", name="status"),
+        CheckConstraint(f"kind IN {HOLD_KINDS!r}", name="kind"),
+    )

@@ -1,0 +1,669 @@
+"""Prevention at import (seed 003): before an imported row creates a customer, match it
+against the existing customers of its community.
+
+``ImportScreening`` is the ``civic.ledger.imports_screen.Screening`` hook the CLI hands to
+``import_csv``. For each batch of rows that would create customers:
+
+1. a row held or attached by an earlier import of the same row follows that (``row_key``);
+2. an equal normalised identity reference (same type; not a parcel or meter number) attaches
+   the row to that customer (an active one first);
+3. the rest are scored as ONE Splink link job (``engine.link``) against the existing customers
+   they could match: candidates are found by cheap keys kept in DuckDB for the whole import
+   (last + first name + ZIP, house number + ZIP + last initial / last name / first name /
+   street word, phone, e-mail, business name, half of a reference's digits, swapped names;
+   a key shared by more than ``COMMON_KEY`` customers is skipped), then normalised and scored
+   with the saved model and its blocking rules. The merge tier attaches, the review tier holds,
+   anything less creates the customer.
+
+Without a saved model (a new ledger) only step 1 and 2 run, and ``mode`` says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa  # type: ignore[import-untyped]
+from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from civic.db import read_only
+from civic.ledger.customers import now
+from civic.ledger.imports_base import Scope, audit_rows, chunked, table_of
+from civic.ledger.imports_screen import Incoming, Verdict
+from civic.ledger.tables import Customer, CustomerRef
+from civic.matching import engine as model_engine
+from civic.matching import records, tiers
+from civic.matching.service import _evidence, _levels, latest_model
+from civic.matching.tables import ImportHold
+
+HOLDS = table_of(ImportHold)
+CUSTOMERS = table_of(Customer)
+REFS = table_of(CustomerRef)
+PARTICIPATING = ("active", "inactive")
+_STATUS_RANK = {"active": 0, "inactive": 1, "closed": 2}
+COMMON_KEY = 10
+"""A key shared by more customers than this (``James|Smith|97471`` in a large town, an
+apartment block's street address) finds no candidates on its own: a pair that shares only such
+a common value scores far below the review tier, and the other keys still find real
+duplicates."""
+
+_NOISE = r"\b(THE|INC|LLC|LTD|CO|CORP|CORPORATION|COMPANY)\b"
+_DIRECTION = (
+    r"(?:(?:N|S|E|W|NE|NW|SE|SW|NORTH|SOUTH|EAST|WEST"
+    r"|NORTHEAST|NORTHWEST|SOUTHEAST|SOUTHWEST)\.?\s+)?"
+)
+_K_SQL = f"""
+    SELECT id,
+        regexp_replace(upper(strip_accents(coalesce(last_name, ''))), '[^A-Z0-9]', '', 'g')
+            AS lastk,
+        regexp_replace(upper(strip_accents(coalesce(first_name, ''))), '[^A-Z0-9]', '', 'g')
+            AS firstk,
+        regexp_extract(upper(coalesce(service_address, '')), '^\\s*([0-9]+)', 1) AS house,
+        regexp_extract(upper(coalesce(service_address, '')),
+            '^\\s*[0-9]+[A-Z]?\\s+{_DIRECTION}([A-Z0-9]+)', 1) AS street,
+        right(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g'), 7) AS phonek,
+        lower(trim(coalesce(email, ''))) AS emailk,
+        left(regexp_replace(coalesce(zip, ''), '[^0-9]', '', 'g'), 5) AS zip5,
+        regexp_replace(regexp_replace(replace(upper(coalesce(business_name, '')), '&', ' AND '),
+            '{_NOISE}', ' ', 'g'), '[^A-Z0-9]', '', 'g') AS bizk,
+        lower(trim(regexp_replace(regexp_replace(
+            replace(upper(strip_accents(coalesce(business_name, ''))), '&', ' AND '),
+            '{_NOISE}', ' ', 'g'), '[^A-Z0-9]+', ' ', 'g'))) AS biz_words
+    FROM {{source}}
+"""
+"""Cheap forms of the compared fields, the same for existing and incoming rows."""
+_KEYS_SQL = """
+SELECT id, 'lf' AS kind, lastk || '|' || firstk || '|' || zip5 AS key FROM {k}
+    WHERE lastk <> '' AND firstk <> '' AND length(zip5) = 5
+UNION ALL SELECT id, 'hz', house || '|' || zip5 || '|' || left(lastk, 1) FROM {k}
+    WHERE house <> '' AND lastk <> '' AND length(zip5) = 5
+UNION ALL SELECT id, 'hn', house || '|' || lastk FROM {k} WHERE house <> '' AND lastk <> ''
+UNION ALL SELECT id, 'hf', house || '|' || firstk FROM {k} WHERE house <> '' AND firstk <> ''
+UNION ALL SELECT id, 'hs', house || '|' || street FROM {k} WHERE house <> '' AND street <> ''
+UNION ALL SELECT id, 'p', phonek FROM {k} WHERE length(phonek) = 7
+UNION ALL SELECT id, 'e', emailk FROM {k} WHERE emailk LIKE '%@%'
+UNION ALL SELECT id, 'b', bizk FROM {k} WHERE bizk <> ''
+UNION ALL SELECT id, 'nm', {names} FROM {k} WHERE lastk <> '' AND firstk <> ''
+"""
+"""The candidate keys of the rows in table ``k`` (``_K_SQL``). ``nm``: existing customers are
+keyed by last and first name, an incoming row by its first and last name swapped (the blocking
+rule for names written in the wrong fields)."""
+_STORED_NAME = "lastk || '|' || firstk"
+_SWAPPED = "firstk || '|' || lastk"
+_NAMES_SQL = "SELECT id, lower(firstk), lower(lastk), biz_words FROM {k}"
+_SEP = "\x1f"
+_REF_KEYS_SQL = """
+WITH d AS (SELECT id, ref_type, regexp_replace(normalized, '[^0-9]', '', 'g') AS digits
+           FROM {source})
+SELECT id, 'rl' AS kind, ref_type || ':' || left(digits, len(digits) // 2) AS key
+    FROM d WHERE len(digits) >= 6
+UNION ALL SELECT id, 'rr', ref_type || ':' || right(digits, len(digits) - len(digits) // 2)
+    FROM d WHERE len(digits) >= 6
+"""
+_KEY_COLUMNS = (
+    "id",
+    "first_name",
+    "last_name",
+    "business_name",
+    "service_address",
+    "zip",
+    "phone",
+    "email",
+)
+
+
+CACHE_FORMAT = "civic-match-keys/2"
+
+
+def _connect(path: Path | None) -> duckdb.DuckDBPyConnection:
+    """The key store: the cache file at ``path`` (recreated when its format is not this
+    one's), or memory when there is none or it cannot be opened (another import holds it)."""
+    if path is not None:
+        try:
+            con = duckdb.connect(str(path))
+        except duckdb.Error:
+            con = None
+        if con is not None:
+            con.execute("CREATE TABLE IF NOT EXISTS meta (format VARCHAR)")
+            found = con.execute("SELECT format FROM meta").fetchall()
+            if found != [(CACHE_FORMAT,)]:
+                for table in ("pool", "names", "seen", "refpool", "refs_seen", "meta"):
+                    con.execute(f"DROP TABLE IF EXISTS {table}")
+                con.execute("CREATE TABLE meta (format VARCHAR)")
+                con.execute("INSERT INTO meta VALUES (?)", [CACHE_FORMAT])
+            return con
+    return duckdb.connect(":memory:")
+
+
+def cache_path(base: Path, community_id: int) -> Path:
+    """Where the candidate keys of a SQLite ledger's community are kept between imports:
+    beside the ledger file (``ledger.db.match-keys-c1.duckdb``)."""
+    return base.with_name(f"{base.name}.match-keys-c{community_id}.duckdb")
+
+
+def row_key(community_id: int, raw: Mapping[str, str]) -> str:
+    """A digest of a row as read: the same row imported again has the same key."""
+    text = json.dumps([community_id, sorted((k, v.strip()) for k, v in raw.items())])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _identity(refs: Iterable[tuple[str, str, str]]) -> list[tuple[str, str]]:
+    return [(t, n) for t, _v, n in refs if t not in records.LOCATION_REF_TYPES and n]
+
+
+class _Pool:
+    """Candidate keys of one community's existing customers, in DuckDB: in memory, or kept in
+    a cache file between imports (``path``). Each ``refresh`` compares every participating
+    customer's id and version with what the keys were computed from, and re-keys only the
+    customers that are new or changed (and drops those that left); when the count and version
+    sum of the customers keyed before are unchanged (the usual case) only newer customers are
+    read. References change without a version bump: they are keyed again whenever their number
+    or highest id changed."""
+
+    def __init__(self, community_id: int, path: Path | None = None) -> None:
+        self.community_id = community_id
+        self.con = _connect(path)
+        for ddl in (
+            "CREATE TABLE IF NOT EXISTS pool (id BIGINT, kind VARCHAR, key VARCHAR)",
+            "CREATE TABLE IF NOT EXISTS names "
+            "(id BIGINT, first_name VARCHAR, last_name VARCHAR, business_name VARCHAR)",
+            "CREATE TABLE IF NOT EXISTS seen (id BIGINT, version INTEGER)",
+            "CREATE TABLE IF NOT EXISTS refpool (id BIGINT, kind VARCHAR, key VARCHAR)",
+            "CREATE TABLE IF NOT EXISTS refs_seen (refs BIGINT, top BIGINT)",
+        ):
+            self.con.execute(ddl)
+
+    def refresh(self, session: Session) -> None:
+        participating = (
+            "FROM customers WHERE community_id = :community "
+            "AND status IN ('active', 'inactive') AND merged_into_id IS NULL"
+        )
+        known = self.con.execute(
+            "SELECT count(*), coalesce(max(id), 0), coalesce(sum(version), 0) FROM seen"
+        ).fetchall()[0]
+        params = {"community": self.community_id, "top": int(known[1])}
+        same = session.execute(
+            text(f"SELECT count(*), coalesce(sum(version), 0) {participating} AND id <= :top"),
+            params,
+        ).one()
+        if (int(same[0]), int(same[1])) == (int(known[0]), int(known[2])):
+            # nothing keyed before has changed (the usual case): key the newer customers only
+            newer = session.execute(
+                text(f"SELECT id, version {participating} AND id > :top"), params
+            ).all()
+            if newer:
+                self._key(session, [int(r[0]) for r in newer], False)
+                self._seen(newer)
+            self._refs(session)
+            return
+        current = session.execute(text(f"SELECT id, version {participating}"), params).all()
+        ids, versions = (list(x) for x in zip(*current, strict=True)) if current else ([], [])
+        self.con.register(
+            "current",
+            pa.table(
+                {
+                    "id": pa.array(ids, type=pa.int64()),
+                    "version": pa.array(versions, type=pa.int32()),
+                }
+            ),
+        )
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE stale AS "
+            "SELECT c.id FROM current c LEFT JOIN seen s USING (id) "
+            "WHERE s.version IS DISTINCT FROM c.version "
+            "UNION ALL SELECT s.id FROM seen s ANTI JOIN current c USING (id)"
+        )
+        changed = [
+            int(r[0])
+            for r in self.con.execute(
+                "SELECT c.id FROM current c SEMI JOIN stale USING (id)"
+            ).fetchall()
+        ]
+        self.con.unregister("current")
+        for table in ("pool", "names", "seen"):
+            self.con.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM stale)")
+        if changed:
+            self._key(session, changed, len(changed) > len(current) // 4)
+            wanted = set(changed)
+            self._seen([row for row in current if int(row[0]) in wanted])
+        self._refs(session)
+
+    def _seen(self, rows: Sequence[Any]) -> None:
+        """Remember the (id, version) the keys of these customers were computed from."""
+        self.con.register(
+            "keyed",
+            pa.table(
+                {
+                    "id": pa.array([int(r[0]) for r in rows], type=pa.int64()),
+                    "version": pa.array([int(r[1]) for r in rows], type=pa.int32()),
+                }
+            ),
+        )
+        self.con.execute("INSERT INTO seen SELECT id, version FROM keyed")
+        self.con.unregister("keyed")
+
+    def _key(self, session: Session, ids: list[int], everyone: bool) -> None:
+        """Compute and store the keys of customers ``ids`` (all participating ones: one
+        query; a few: by id)."""
+        # one packed string per customer: a tenth of the Python objects of a row of columns
+        packed = " || :sep || ".join(f"coalesce({c}, '')" for c in _KEY_COLUMNS[1:])
+        base = f"SELECT CAST(id AS VARCHAR(20)) || :sep || {packed} FROM customers "
+        rows: list[str] = []
+        if everyone:
+            query = text(
+                base + "WHERE community_id = :community AND status IN ('active', 'inactive') "
+                "AND merged_into_id IS NULL"
+            )
+            params = {"sep": _SEP, "community": self.community_id}
+            rows = list(session.execute(query, params).scalars())
+        else:
+            query = text(base + "WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+            for chunk in chunked(ids):
+                rows.extend(session.execute(query, {"sep": _SEP, "ids": list(chunk)}).scalars())
+        self.con.register("fresh", pa.table({"s": pa.array(rows, type=pa.string())}))
+        self.con.register("wanted", pa.table({"id": pa.array(ids, type=pa.int64())}))
+        fields = ", ".join(
+            f"{'CAST(p[1] AS BIGINT)' if i == 0 else f'p[{i + 1}]'} AS {name}"
+            for i, name in enumerate(_KEY_COLUMNS)
+        )
+        unpacked = (
+            f"(SELECT * FROM (SELECT {fields} FROM (SELECT string_split(s, chr(31)) AS p "
+            "FROM fresh)) SEMI JOIN wanted USING (id))"
+        )
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE fresh_k AS " + _K_SQL.format(source=unpacked)
+        )
+        self.con.unregister("fresh")
+        self.con.unregister("wanted")
+        self.con.execute("INSERT INTO pool " + _KEYS_SQL.format(k="fresh_k", names=_STORED_NAME))
+        self.con.execute("INSERT INTO names " + _NAMES_SQL.format(k="fresh_k"))
+        self.con.execute("DROP TABLE fresh_k")
+
+    def _refs(self, session: Session) -> None:
+        """Key the identity references again when any reference was added or removed (their
+        number or highest id changed)."""
+        r, c = REFS.c, CUSTOMERS.c
+        stamp = session.execute(select(func.count(), func.coalesce(func.max(r.id), 0))).one()
+        known = self.con.execute("SELECT refs, top FROM refs_seen").fetchall()
+        if known == [(int(stamp[0]), int(stamp[1]))]:
+            return
+        ref_query = (
+            select(r.customer_id, r.ref_type, r.normalized)
+            .join(CUSTOMERS, c.id == r.customer_id)
+            .where(
+                c.community_id == self.community_id,
+                c.status.in_(PARTICIPATING),
+                c.merged_into_id.is_(None),
+                r.ref_type.not_in(sorted(records.LOCATION_REF_TYPES)),
+            )
+        )
+        refs = session.execute(ref_query).all()
+        self.con.execute("DELETE FROM refpool")
+        if refs:
+            table = pa.table(
+                {
+                    "id": pa.array([int(x[0]) for x in refs], type=pa.int64()),
+                    "ref_type": pa.array([x[1] for x in refs], type=pa.string()),
+                    "normalized": pa.array([x[2] for x in refs], type=pa.string()),
+                }
+            )
+            self.con.register("fresh_refs", table)
+            self.con.execute("INSERT INTO refpool " + _REF_KEYS_SQL.format(source="fresh_refs"))
+            self.con.unregister("fresh_refs")
+        self.con.execute("DELETE FROM refs_seen")
+        self.con.execute("INSERT INTO refs_seen VALUES (?, ?)", [int(stamp[0]), int(stamp[1])])
+
+    def candidates(self, rows: Sequence[tuple[int, Incoming]]) -> list[int]:
+        """Existing customer ids sharing a key with any of these (id, row)."""
+        table = pa.table(
+            {
+                "id": pa.array([i for i, _ in rows], type=pa.int64()),
+                **{
+                    name: pa.array([row.values.get(name) for _, row in rows], type=pa.string())
+                    for name in _KEY_COLUMNS[1:]
+                },
+            }
+        )
+        refs = [(i, t, n) for i, row in rows for t, n in _identity(row.refs)]
+        ref_table = pa.table(
+            {
+                "id": pa.array([x[0] for x in refs], type=pa.int64()),
+                "ref_type": pa.array([x[1] for x in refs], type=pa.string()),
+                "normalized": pa.array([x[2] for x in refs], type=pa.string()),
+            }
+        )
+        self.con.register("incoming", table)
+        self.con.register("incoming_refs", ref_table)
+        try:
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE incoming_k AS " + _K_SQL.format(source="incoming")
+            )
+            found = self.con.execute(
+                "WITH keys AS (SELECT * FROM ("
+                + _KEYS_SQL.format(k="incoming_k", names=_SWAPPED)
+                + ") UNION ALL SELECT * FROM ("
+                + _REF_KEYS_SQL.format(source="incoming_refs")
+                + ")), wanted AS (SELECT DISTINCT kind, key FROM keys), "
+                "everyone AS (SELECT * FROM pool UNION ALL SELECT * FROM refpool), "
+                # one pass over the keys: every customer holding a wanted key is a hit, so a
+                # key's hits are all its holders
+                "hits AS MATERIALIZED (SELECT p.id, kind, key FROM everyone p "
+                "JOIN wanted USING (kind, key)), "
+                "usable AS (SELECT kind, key FROM hits GROUP BY kind, key "
+                f"HAVING count(*) <= {COMMON_KEY}) "
+                "SELECT DISTINCT h.id FROM hits h SEMI JOIN usable USING (kind, key)"
+            ).fetchall()
+        finally:
+            self.con.unregister("incoming")
+            self.con.unregister("incoming_refs")
+        return sorted(int(r[0]) for r in found)
+
+    def term_frequencies(self, wanted: Mapping[str, Iterable[Any]]) -> dict[str, dict[str, float]]:
+        """Per name column, the share of the community's customers with each wanted value
+        (what Splink's term-frequency adjustment uses; a value nobody has counts once)."""
+        out: dict[str, dict[str, float]] = {}
+        for column, values in wanted.items():
+            distinct = sorted({v for v in values if v})
+            total = self.con.execute(
+                f"SELECT count({column}) FROM names WHERE {column} <> ''"
+            ).fetchall()
+            count = max(1, int(total[0][0]))
+            found: dict[str, int] = {}
+            if distinct:
+                self.con.register("wanted", pa.table({"v": pa.array(distinct, pa.string())}))
+                try:
+                    rows = self.con.execute(
+                        f"SELECT {column}, count(*) FROM names JOIN wanted ON {column} = v "
+                        f"GROUP BY {column}"
+                    ).fetchall()
+                finally:
+                    self.con.unregister("wanted")
+                found = {str(v): int(n) for v, n in rows}
+            out[column] = {v: max(1, found.get(v, 0)) / count for v in distinct}
+        return out
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class ImportScreening:
+    """The screening hook for ``import_csv`` (see the module's docstring)."""
+
+    def __init__(
+        self, model: Mapping[str, Any] | None, model_version: int, cache: Path | None = None
+    ) -> None:
+        self.model = model
+        self.model_version = model_version
+        self.cache = cache
+        """The SQLite ledger file the candidate keys are cached beside (None: in memory)."""
+        self._pool: _Pool | None = None
+
+    @property
+    def mode(self) -> str:
+        if self.model is None:
+            return (
+                "reference only: no saved matching model yet (run `civic match run` once to "
+                "match names and addresses too)"
+            )
+        return f"reference and score (model v{self.model_version})"
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    # -- screening a batch ----------------------------------------------------------------
+
+    def screen(self, session: Session, scope: Scope, rows: Sequence[Incoming]) -> list[Verdict]:
+        verdicts: list[Verdict | None] = [None] * len(rows)
+        keys = [row_key(scope.community_id, r.raw) for r in rows]
+        for i, verdict in self._earlier(session, scope, keys).items():
+            verdicts[i] = verdict
+        by_ref = self._by_reference(session, scope, [r for r in rows])
+        for i, row in enumerate(rows):
+            if verdicts[i] is None:
+                for ref in _identity(row.refs):
+                    if ref in by_ref:
+                        verdicts[i] = Verdict("reference", by_ref[ref])
+                        break
+        rest = [i for i, v in enumerate(verdicts) if v is None]
+        if rest and self.model is not None:
+            for i, verdict in self._scored(session, scope, [(i, rows[i]) for i in rest]).items():
+                verdicts[i] = verdict
+        return [v if v is not None else Verdict("create") for v in verdicts]
+
+    def _earlier(self, session: Session, scope: Scope, keys: list[str]) -> dict[int, Verdict]:
+        """Rows held or decided by an earlier import of the same row."""
+        h = HOLDS.c
+        found: dict[str, Any] = {}
+        row: Any
+        for chunk in chunked(sorted(set(keys))):
+            query = (
+                select(h.row_key, h.status, h.customer_id, h.candidate_id, h.id)
+                .where(h.community_id == scope.community_id, h.row_key.in_(chunk))
+                .order_by(h.id)
+            )
+            for row in session.execute(query):
+                found[row[0]] = row  # the latest hold of the row wins
+        out: dict[int, Verdict] = {}
+        for i, key in enumerate(keys):
+            row = found.get(key)
+            if row is None:
+                continue
+            if row[1] == "held":
+                out[i] = Verdict("hold", row[3], known=True)
+            elif row[1] == "attached" and row[2] is not None:
+                out[i] = Verdict("score", int(row[2]), reasons=(f"attached by hold {row[4]}",))
+        return out
+
+    def _by_reference(
+        self, session: Session, scope: Scope, rows: Sequence[Incoming]
+    ) -> dict[tuple[str, str], int]:
+        """(ref type, normalised value) -> the existing customer holding it (active first)."""
+        wanted = {ref for row in rows for ref in _identity(row.refs)}
+        if not wanted:
+            return {}
+        r, c = REFS.c, CUSTOMERS.c
+        best: dict[tuple[str, str], tuple[int, int]] = {}
+        for chunk in chunked(sorted({n for _t, n in wanted})):
+            query = (
+                select(r.ref_type, r.normalized, r.customer_id, c.status)
+                .join(CUSTOMERS, c.id == r.customer_id)
+                .where(
+                    c.community_id == scope.community_id,
+                    c.merged_into_id.is_(None),
+                    r.normalized.in_(chunk),
+                )
+            )
+            for ref_type, normalized, cid, status in session.execute(query):
+                key = (ref_type, normalized)
+                if key not in wanted:
+                    continue
+                rank = (_STATUS_RANK.get(status, 3), int(cid))
+                if key not in best or rank < best[key]:
+                    best[key] = rank
+        return {key: cid for key, (_rank, cid) in best.items()}
+
+    def _scored(
+        self, session: Session, scope: Scope, rows: Sequence[tuple[int, Incoming]]
+    ) -> dict[int, Verdict]:
+        assert self.model is not None
+        if self._pool is None or self._pool.community_id != scope.community_id:
+            self.close()
+            path = cache_path(self.cache, scope.community_id) if self.cache else None
+            self._pool = _Pool(scope.community_id, path)
+        self._pool.refresh(session)
+        ids = [(-(i + 1), row) for i, row in rows]
+        candidates = self._pool.candidates(ids)
+        if not candidates:
+            return {}
+        sources = _sources(session, candidates)
+        incoming = records.build([_source(uid, scope.community_id, row) for uid, row in ids])
+        existing = records.build(sources)
+        frequencies = self._pool.term_frequencies(
+            {
+                name: [*incoming[name], *existing[name]]
+                for name in ("first_name", "last_name", "business_name")
+            }
+        )
+        pairs = model_engine.link(
+            incoming,
+            existing,
+            self.model,
+            min_weight=tiers.REVIEW_WEIGHT,
+            term_frequencies=frequencies,
+        )
+        best: dict[int, model_engine.Scored] = {}
+        for pair in pairs:
+            uid = pair.id_l if pair.id_l < 0 else pair.id_r
+            if uid not in best or pair.match_weight > best[uid].match_weight:
+                best[uid] = pair
+        out: dict[int, Verdict] = {}
+        for uid, pair in best.items():
+            suggestion = tiers.suggest(pair.match_weight, _levels(pair))
+            if suggestion.tier is None:
+                continue
+            cid = pair.id_r if pair.id_l < 0 else pair.id_l
+            verdict = "score" if suggestion.tier == "merge" else "hold"
+            out[-uid - 1] = Verdict(
+                verdict,
+                cid,
+                round(pair.match_weight, 4),
+                pair.match_probability,
+                _oriented(pair),
+                suggestion.reasons,
+            )
+        return out
+
+    # -- holding rows ---------------------------------------------------------------------
+
+    def hold(
+        self, session: Session, scope: Scope, kind: str, held: Sequence[tuple[Incoming, Verdict]]
+    ) -> None:
+        if not held:
+            return
+        stamp = now()
+        rows = [
+            {
+                "community_id": scope.community_id,
+                "kind": kind,
+                "file": scope.source[:255],
+                "line": row.line,
+                "row_key": row_key(scope.community_id, row.raw),
+                "account_number": row.account_number,
+                "values": dict(row.raw),
+                "candidate_id": verdict.customer_id,
+                "match_weight": verdict.match_weight,
+                "match_probability": verdict.match_probability,
+                "evidence": list(verdict.evidence),
+                "reasons": list(verdict.reasons),
+                "status": "held",
+                "customer_id": None,
+                "held_at": stamp,
+                "held_by": scope.actor,
+                "decided_by": None,
+                "decided_at": None,
+            }
+            for row, verdict in held
+        ]
+        session.execute(insert(HOLDS), rows)
+        lines = [row.line for row, _v in held]
+        audit_rows(
+            session,
+            scope,
+            [
+                (
+                    f"import.{kind}.hold",
+                    "import_hold",
+                    None,
+                    None,
+                    {"file": scope.source, "lines": [min(lines), max(lines)], "held": len(held)},
+                )
+            ],
+        )
+
+
+def _oriented(pair: model_engine.Scored) -> list[dict[str, Any]]:
+    """The evidence with the existing customer on the left and the incoming row on the
+    right."""
+    evidence = _evidence(pair)
+    if pair.id_l < 0:
+        for e in evidence:
+            e["left"], e["right"] = e["right"], e["left"]
+    return evidence
+
+
+def _source(uid: int, community_id: int, row: Incoming) -> records.SourceRecord:
+    v = row.values
+    return records.SourceRecord(
+        uid,
+        community_id,
+        row.account_number,
+        v.get("first_name"),
+        v.get("middle_name"),
+        v.get("last_name"),
+        v.get("suffix"),
+        v.get("business_name"),
+        v.get("service_address"),
+        v.get("mailing_address"),
+        v.get("zip"),
+        v.get("phone"),
+        v.get("email"),
+        str(v.get("status") or "active"),
+        tuple((t, val) for t, val, _n in row.refs),
+    )
+
+
+def _sources(session: Session, ids: Sequence[int]) -> list[records.SourceRecord]:
+    """The existing customers ``ids`` as source records."""
+    c = CUSTOMERS.c
+    refs: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    out: list[records.SourceRecord] = []
+    for chunk in chunked(list(ids), 5_000):
+        for cid, ref_type, value in session.execute(
+            select(REFS.c.customer_id, REFS.c.ref_type, REFS.c.value).where(
+                REFS.c.customer_id.in_(chunk)
+            )
+        ):
+            refs[int(cid)].append((ref_type, value))
+        query = select(
+            c.id,
+            c.community_id,
+            c.account_number,
+            c.first_name,
+            c.middle_name,
+            c.last_name,
+            c.suffix,
+            c.business_name,
+            c.service_address,
+            c.mailing_address,
+            c.zip,
+            c.phone,
+            c.email,
+            c.status,
+        ).where(c.id.in_(chunk), c.status.in_(PARTICIPATING), c.merged_into_id.is_(None))
+        for row in session.execute(query):
+            out.append(records.SourceRecord(*row, refs=tuple(refs.get(int(row[0]), ()))))
+    return out
+
+
+def screening_for(engine: Engine, *, cache: bool = True) -> ImportScreening:
+    """The screening of an import into this ledger, with its latest saved model (if any).
+    With ``cache``, a SQLite ledger keeps its candidate keys beside its file between imports
+    (``cache_path``); other ledgers compute them in memory for each import."""
+    with read_only(engine) as session:
+        saved = latest_model(session)
+        model = dict(saved.model) if saved else None
+        version = saved.version if saved else 0
+    url = engine.url
+    base = None
+    if cache and url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        base = Path(str(url.database))
+    return ImportScreening(model, version, base)
