@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import httpx
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from civic.db import read_only
 from civic.errors import CivicError
@@ -28,7 +29,7 @@ from civic.portal.store.records import (
     ServiceRecord,
     TransactionRecord,
 )
-from civic.sync import project
+from civic.sync import delta, project
 
 HTTP_PAGE = 1000
 """The most changes the ledger API returns per request."""
@@ -39,6 +40,11 @@ class FeedChange:
     seq: int
     at: datetime
     customer_id: int
+    entity: str | None = None
+    """``customer``, ``transaction``, ``reading`` or ``order`` when the feed says (the ledger
+    database does; the delta path of the sync needs it)."""
+    entity_id: int | None = None
+    op: str | None = None
 
 
 class FeedUnavailable(CivicError):
@@ -95,13 +101,20 @@ class LedgerFeed:
     def changes(self, after: int, limit: int) -> list[FeedChange]:
         with read_only(self.engine) as s:
             return [
-                FeedChange(c.seq, c.at, c.customer_id)
+                FeedChange(c.seq, c.at, c.customer_id, c.entity, c.entity_id, c.op)
                 for c in outbox.read_changes(s, after=after, limit=limit)
             ]
 
     def records(self, ids: Sequence[int]) -> dict[int, CustomerRecord]:
         with read_only(self.engine) as s:
             return project.project(s, ids, today=_today(self.today))
+
+    def apply_changes(
+        self, portal: Session, changes: Sequence[FeedChange], *, seq: int
+    ) -> delta.DeltaResult:
+        """The delta path (``civic.sync.delta``) in the caller's portal transaction."""
+        with read_only(self.engine) as s:
+            return delta.apply_deltas(portal, s, changes, today=_today(self.today), seq=seq)
 
     def snapshot_page(self, mark: str | None, size: int) -> tuple[list[CustomerRecord], str | None]:
         after = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
@@ -70,36 +71,76 @@ def build_services(
     return tuple(out)
 
 
-def project(session: Session, ids: Sequence[int], *, today: date) -> dict[int, CustomerRecord]:
-    """Records of the customers ``ids`` (absent ids are left out)."""
+def profiles(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The profile fields of ``CustomerRecord`` (everything but services and transactions) of
+    the customers ``ids``, read in two queries."""
     if not ids:
         return {}
-    start = history_start(today)
     master = aliased(Customer)
     survivor = aliased(Customer)
-    rows = session.execute(
-        select(Customer, Community.code, master.account_number, survivor.account_number)
+    fields = (
+        "id", "account_number", "first_name", "middle_name", "last_name", "suffix",
+        "business_name", "service_address", "mailing_address", "city", "state", "zip", "phone",
+        "email", "status", "online_access", "version",
+    )  # fmt: skip
+    conn = session.connection()  # Core rows: no ORM objects to build
+    rows = conn.execute(
+        select(
+            *(getattr(Customer, f) for f in fields),
+            Community.code,
+            master.account_number,
+            survivor.account_number,
+        )
         .join(Community, Community.id == Customer.community_id)
         .outerjoin(master, master.id == Customer.master_customer_id)
         .outerjoin(survivor, survivor.id == Customer.merged_into_id)
         .where(Customer.id.in_(list(ids)))
     ).all()
     alerts: dict[int, list[str]] = defaultdict(list)
-    for cid, message in session.execute(
+    for cid, message in conn.execute(
         select(AlertMessage.customer_id, AlertMessage.message)
         .where(AlertMessage.customer_id.in_(list(ids)))
         .order_by(AlertMessage.id)
-    ):
+    ).all():
         alerts[cid].append(message)
-    services = {
+    out: dict[int, dict[str, Any]] = {}
+    n = len(fields)
+    for row in rows:
+        values = dict(zip(fields, row[:n], strict=True))
+        cid = values["id"]
+        values["online_access"] = bool(values["online_access"])
+        out[cid] = {
+            **values,
+            "community": row[n],
+            "master_account": row[n + 1],
+            "merged_into_account": row[n + 2],
+            "alerts": tuple(alerts.get(cid, ())),
+        }
+    return out
+
+
+def service_names(session: Session) -> dict[int, tuple[str, str]]:
+    """Service id -> (code, name)."""
+    return {
         sid: (code, name)
         for sid, code, name in session.execute(select(Service.id, Service.code, Service.name))
     }
+
+
+def project(session: Session, ids: Sequence[int], *, today: date) -> dict[int, CustomerRecord]:
+    """Records of the customers ``ids`` (absent ids are left out)."""
+    if not ids:
+        return {}
+    start = history_start(today)
+    base = profiles(session, ids)
+    services = service_names(session)
     positive = case((Transaction.amount_cents > 0, Transaction.amount_cents), else_=0)
     negative = case((Transaction.amount_cents < 0, -Transaction.amount_cents), else_=0)
     sums: dict[int, dict[str, list[tuple[date, int, int]]]] = defaultdict(lambda: defaultdict(list))
     names: dict[int, dict[str, str]] = defaultdict(dict)
-    for cid, sid, end, pos, neg in session.execute(
+    # Core execution on the session's connection: these rows need no ORM loading.
+    conn = session.connection()
+    for cid, sid, end, pos, neg in conn.execute(
         select(
             Transaction.customer_id,
             Transaction.service_id,
@@ -110,12 +151,12 @@ def project(session: Session, ids: Sequence[int], *, today: date) -> dict[int, C
         .join(BillingPeriod, BillingPeriod.id == Transaction.period_id)
         .where(Transaction.customer_id.in_(list(ids)))
         .group_by(Transaction.customer_id, Transaction.service_id, BillingPeriod.period_end)
-    ):
+    ).all():
         code, name = services[sid]
         sums[cid][code].append((end, int(pos or 0), int(neg or 0)))
         names[cid][code] = name
     txns: dict[int, list[TransactionRecord]] = defaultdict(list)
-    for t in session.execute(
+    for tid, cid, sid, kind, amount, day, description, reference, voids, end in conn.execute(
         select(
             Transaction.id,
             Transaction.customer_id,
@@ -131,46 +172,18 @@ def project(session: Session, ids: Sequence[int], *, today: date) -> dict[int, C
         .join(BillingPeriod, BillingPeriod.id == Transaction.period_id)
         .where(Transaction.customer_id.in_(list(ids)), Transaction.txn_date >= start)
         .order_by(Transaction.customer_id, Transaction.txn_date.desc(), Transaction.id.desc())
-    ):
-        txns[t.customer_id].append(
+    ).all():
+        txns[cid].append(
             TransactionRecord(
-                id=t.id,
-                service=services[t.service_id][0],
-                period_end=t.period_end,
-                kind=t.kind,
-                amount=t.amount_cents,
-                txn_date=t.txn_date,
-                description=t.description,
-                reference=t.reference,
-                voids_id=t.voids_id,
+                tid, services[sid][0], end, kind, amount, day, description, reference, voids
             )
         )
     records: dict[int, CustomerRecord] = {}
-    for c, community, master_account, merged_into in rows:
-        records[c.id] = CustomerRecord(
-            id=c.id,
-            community=community,
-            account_number=c.account_number,
-            first_name=c.first_name,
-            middle_name=c.middle_name,
-            last_name=c.last_name,
-            suffix=c.suffix,
-            business_name=c.business_name,
-            service_address=c.service_address,
-            mailing_address=c.mailing_address,
-            city=c.city,
-            state=c.state,
-            zip=c.zip,
-            phone=c.phone,
-            email=c.email,
-            status=c.status,
-            online_access=c.online_access,
-            master_account=master_account,
-            merged_into_account=merged_into,
-            alerts=tuple(alerts.get(c.id, ())),
-            version=c.version,
-            services=build_services(sums.get(c.id, {}), names.get(c.id, {}), start),
-            transactions=tuple(txns.get(c.id, ())),
+    for cid, fields in base.items():
+        records[cid] = CustomerRecord(
+            **fields,
+            services=build_services(sums.get(cid, {}), names.get(cid, {}), start),
+            transactions=tuple(txns.get(cid, ())),
         )
     return records
 

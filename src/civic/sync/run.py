@@ -26,9 +26,10 @@ from civic.errors import Conflict
 from civic.portal.store import state as store_state
 from civic.portal.store.apply import ApplyResult, apply_records, refresh_community
 from civic.portal.store.tables import SyncState
+from civic.sync.delta import DeltaResult
 from civic.sync.feeds import Feed, FeedChange
 
-BATCH = 500
+BATCH = 1000
 """Changes read per batch (the HTTP feed serves at most 1,000 per request)."""
 SNAPSHOT_PAGE = 500
 
@@ -143,6 +144,7 @@ def sync_once(
     hook: BatchHook | None = None,
     max_batches: int | None = None,
     snapshot_page: int = SNAPSHOT_PAGE,
+    use_deltas: bool = True,
 ) -> RunResult:
     """Bring the portal up to the ledger's newest change (or until ``stop()`` says so)."""
     result = RunResult()
@@ -152,7 +154,18 @@ def sync_once(
         state.last_started_at = started
         state.source = feed.source[:200]
     try:
-        _run(feed, portal, result, batch_size, report, stop, hook, max_batches, snapshot_page)
+        _run(
+            feed,
+            portal,
+            result,
+            batch_size,
+            report,
+            stop,
+            hook,
+            max_batches,
+            snapshot_page,
+            use_deltas,
+        )
     except BaseException as exc:
         record_error(portal, exc)
         raise
@@ -169,6 +182,7 @@ def _run(
     hook: BatchHook | None,
     max_batches: int | None,
     snapshot_page: int,
+    use_deltas: bool = True,
 ) -> None:
     communities = feed.communities()
     if communities:
@@ -192,7 +206,8 @@ def _run(
         if not changes:
             break
         ids = list(dict.fromkeys(c.customer_id for c in changes))
-        records = feed.records(ids)
+        deltas = getattr(feed, "apply_changes", None) if use_deltas else None
+        records = feed.records(ids) if deltas is None else {}
         with transaction(portal) as s:
             state = _locked_state(s)
             if (state.cursor or 0) != cursor:
@@ -200,7 +215,13 @@ def _run(
                     f"another sync moved the cursor meanwhile ({cursor} -> {state.cursor}): "
                     "run one sync at a time"
                 )
-            applied = apply_records(s, list(records.values()), seq=changes[-1].seq)
+            if deltas is not None:
+                done: DeltaResult = deltas(s, changes, seq=changes[-1].seq)
+                applied = done.applied
+                records = feed.records(done.fallback) if done.fallback else {}
+                applied.add(apply_records(s, list(records.values()), seq=changes[-1].seq))
+            else:
+                applied = apply_records(s, list(records.values()), seq=changes[-1].seq)
             if hook is not None:
                 hook(s, changes)
             state.cursor = changes[-1].seq

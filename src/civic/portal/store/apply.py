@@ -28,7 +28,7 @@ from civic.portal.store.eligibility import (
     payment_status,
 )
 from civic.portal.store.normalize import account_forms, account_text, digits, fold
-from civic.portal.store.records import CommunityInfo, CustomerRecord, content_hash
+from civic.portal.store.records import CommunityInfo, CustomerRecord, content_hash, period_rows
 from civic.portal.store.tables import (
     PortalCommunity,
     PortalCustomer,
@@ -212,10 +212,13 @@ def apply_records(
         )
         for cid, digest, *names in rows:
             stored[cid] = (digest, word_list(*names))
+    digests = {cid: content_hash(record) for cid, record in latest.items()}
+    equal = [r for cid, r in latest.items() if cid in stored and stored[cid][0] == digests[cid]]
+    same = _same_periods(session, equal)
     changed: list[tuple[CustomerRecord, str]] = []
     for cid, record in latest.items():
-        digest = content_hash(record)
-        if cid in stored and stored[cid][0] == digest:
+        digest = digests[cid]
+        if cid in same:
             result.unchanged += 1
             continue
         changed.append((record, digest))
@@ -316,6 +319,25 @@ def apply_records(
     index.put(session, index_rows)
     _count_words(session, words)
     return result
+
+
+def _same_periods(session: Session, records: Sequence[CustomerRecord]) -> set[int]:
+    """Ids of the records whose stored aged periods are exactly theirs (the content hash
+    leaves periods out)."""
+    stored: dict[int, set[tuple[str, Any, int, int, int]]] = {r.id: set() for r in records}
+    for chunk in _chunks(sorted(stored)):
+        for cid, *row in session.execute(
+            select(
+                PERIODS.c.customer_id,
+                PERIODS.c.service,
+                PERIODS.c.period_end,
+                PERIODS.c.age,
+                PERIODS.c.charged_cents,
+                PERIODS.c.outstanding_cents,
+            ).where(PERIODS.c.customer_id.in_(chunk))
+        ):
+            stored[cid].add((row[0], row[1], row[2], row[3], row[4]))
+    return {r.id for r in records if stored[r.id] == period_rows(r)}
 
 
 def _update_customers(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -22,6 +22,8 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 MIN_FRAGMENT = 3
+NEAR_TOKENS = 16
+"""Trigrams allowed between two fragments of a ``near`` query: a middle name or initial."""
 
 
 @dataclass(frozen=True)
@@ -106,9 +108,17 @@ def candidates(
     communities: Sequence[str] | None,
     visible_only: bool,
     limit: int,
+    near: bool = False,
+    phrase: bool = False,
 ) -> list[Candidate]:
     """Ids of customers whose document contains every (``every``) or any of ``fragments``
-    (each at least three characters; they are folded text, ``[a-z0-9 -]``)."""
+    (each at least three characters; they are folded text, ``[a-z0-9 -]``). ``near``: every
+    fragment, close together (SQLite: FTS5 ``NEAR``, a few words apart in any order; PostgreSQL:
+    every fragment in the name) — the precise first pass of a name search. ``phrase``: the
+    fragments next to each other, in order (``jon smi`` in ``jon smith``)."""
+    if phrase:
+        joined = " ".join(fragments)
+        fragments = [joined] if len(joined) >= MIN_FRAGMENT else []
     fragments = [f for f in dict.fromkeys(fragments) if len(f) >= MIN_FRAGMENT]
     if not fragments:
         return []
@@ -125,6 +135,9 @@ def candidates(
     if sqlite:
         joiner = " AND " if every else " OR "
         params["match"] = joiner.join(f'"{f}"' for f in fragments)
+        if near and len(fragments) > 1:
+            quoted = " ".join(f'"{f}"' for f in fragments)
+            params["match"] = f"NEAR({quoted}, {NEAR_TOKENS})"
         where = " AND ".join(["portal_search MATCH :match", *filters])
         order = "" if every else " ORDER BY rank"
         sql = f"SELECT rowid, name, address FROM portal_search WHERE {where}{order} LIMIT :limit"
@@ -133,10 +146,12 @@ def candidates(
         for i, f in enumerate(fragments):
             params[f"f{i}"] = f"%{f}%"
             likes.append(f"doc LIKE :f{i}")
-        joiner = " AND " if every else " OR "
+            if near:
+                likes.append(f"name LIKE :f{i}")
+        joiner = " AND " if every or near else " OR "
         where = " AND ".join([f"({joiner.join(likes)})", *filters])
         sql = f"SELECT customer_id, name, address FROM portal_search WHERE {where} LIMIT :limit"
     stmt = text(sql)
     if "communities" in params:
         stmt = stmt.bindparams(bindparam("communities", expanding=True))
-    return [Candidate(int(r[0]), r[1], r[2]) for r in session.execute(stmt, params)]
+    return [Candidate(int(r[0]), r[1], r[2]) for r in session.execute(stmt, params).all()]

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 from sqlalchemy import Select, or_, select
@@ -30,7 +31,12 @@ from civic.portal.store import index
 from civic.portal.store.normalize import NumberQuery, fold, number_query
 from civic.portal.store.tables import PortalCustomer, PortalWord
 
-CANDIDATES = 200
+CANDIDATES = 100
+"""Candidates reranked in full."""
+POOL = 300
+"""Candidates a query may fetch before the shortlist."""
+ALTERNATIVES = 2
+"""Corrections of one word tried as candidates (the first counts in the ranking)."""
 RARE = 20
 CORRECTED = 0.96
 """Weight of a match found through corrected words against one of the words as typed."""
@@ -65,23 +71,41 @@ class SearchPlan:
 
 
 class Dictionary:
-    """The store's words with their use counts, held in memory for a short while."""
+    """The store's words with their use counts, held in memory for a short while, and grouped
+    by length (a word within two edits of another is at most two letters longer or shorter)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, dict[str, int], list[str]]] = {}
+        self._cache: dict[str, tuple[float, dict[str, int], list[str], dict[int, list[str]]]] = {}
 
-    def words(self, session: Session) -> tuple[dict[str, int], list[str]]:
+    def _entry(
+        self, session: Session
+    ) -> tuple[float, dict[str, int], list[str], dict[int, list[str]]]:
         key = session.get_bind().engine.url.render_as_string(hide_password=True)
         with self._lock:
             cached = self._cache.get(key)
             if cached and time.monotonic() - cached[0] < DICTIONARY_TTL:
-                return cached[1], cached[2]
+                return cached
         uses = {w: n for w, n in session.execute(select(PortalWord.word, PortalWord.uses))}
-        entry = (time.monotonic(), uses, list(uses))
+        by_length: dict[int, list[str]] = {}
+        for w in uses:
+            by_length.setdefault(len(w), []).append(w)
+        entry = (time.monotonic(), uses, list(uses), by_length)
         with self._lock:
             self._cache[key] = entry
-        return uses, entry[2]
+        return entry
+
+    def words(self, session: Session) -> tuple[dict[str, int], list[str]]:
+        entry = self._entry(session)
+        return entry[1], entry[2]
+
+    def near_length(self, session: Session, length: int, edits: int) -> list[str]:
+        """The words whose length is within ``edits`` of ``length``."""
+        by_length = self._entry(session)[3]
+        out: list[str] = []
+        for n in range(length - edits, length + edits + 1):
+            out.extend(by_length.get(n, ()))
+        return out
 
     def forget(self) -> None:
         with self._lock:
@@ -105,7 +129,8 @@ def corrections(session: Session, word: str, limit: int = 3) -> list[str]:
     edits = max_edits(word)
     if not edits or not word.isalpha():
         return []
-    uses, keys = DICTIONARY.words(session)
+    uses, _keys = DICTIONARY.words(session)
+    keys = DICTIONARY.near_length(session, len(word), edits)
     own = uses.get(word, 0)
     found = process.extract(word, keys, scorer=OSA.distance, score_cutoff=edits, limit=limit * 8)
     # A known word is corrected only towards far more common ones (``Michel`` -> ``Michael``,
@@ -241,6 +266,25 @@ def _score(query: str, name: str, address: str) -> float:
     )
 
 
+def _shortlist(
+    query: str,
+    candidates: Sequence[index.Candidate],
+    variants: Sequence[tuple[str, float]],
+) -> list[index.Candidate]:
+    """The ``CANDIDATES`` most promising of a large pool, by one cheap score (in C)."""
+    if len(candidates) <= CANDIDATES:
+        return list(candidates)
+    texts = [query, *(text for text, _weight in variants)]
+    names = [c.name for c in candidates]
+    both = [f"{c.name} {c.address}" for c in candidates]
+    by_name = process.cdist(texts, names, scorer=fuzz.token_set_ratio, workers=1)
+    by_both = process.cdist(texts, both, scorer=fuzz.token_set_ratio, workers=1)
+    weights = numpy.array([[1.0], *([w] for _text, w in variants)])
+    best = (numpy.maximum(by_name, by_both * 0.97) * weights).max(axis=0)
+    order = numpy.argsort(-best, kind="stable")[:CANDIDATES]
+    return [candidates[int(i)] for i in order]
+
+
 def _rank(
     query: str,
     candidates: Sequence[index.Candidate],
@@ -297,37 +341,73 @@ def search_with_plan(
     if not words:
         return [], SearchPlan((), (), False)
 
-    def find(fragments: Sequence[str], every: bool) -> list[index.Candidate]:
+    def find(
+        fragments: Sequence[str],
+        every: bool,
+        limit: int,
+        near: bool = False,
+        phrase: bool = False,
+    ) -> list[index.Candidate]:
         return index.candidates(
             session,
             fragments,
             every=every,
             communities=communities,
             visible_only=visible_only,
-            limit=CANDIDATES,
+            limit=limit,
+            near=near,
+            phrase=phrase,
         )
 
-    found: dict[int, index.Candidate] = {c.customer_id: c for c in find(words, True)}
     uses, _keys = DICTIONARY.words(session)
     # Unknown words corrected, known ones kept (a rare real name next to a typo); then every
     # word corrected.
     partly = [f[0] if f and w not in uses else w for w, f in zip(words, fixes, strict=True)]
     corrected_words = [f[0] if f else w for w, f in zip(words, fixes, strict=True)]
     corrected = corrected_words if corrected_words != words else []
-    for variant in (partly, corrected_words):
-        if variant != words:
-            found.update((c.customer_id, c) for c in find(variant, True))
+    # One word corrected at a time, with each of its first corrections (``jenniferr
+    # rodrigeuz``: ``jenniferr rodriguez``, a rare real name next to a typo; ``colxinss``:
+    # ``collinss``, ``collins``).
+    others = [
+        [*words[:i], alt, *words[i + 1 :]]
+        for i, fix in enumerate(fixes)
+        for alt in fix[:ALTERNATIVES]
+    ]
+    tried = list(dict.fromkeys(tuple(v) for v in (words, partly, corrected_words, *others)))
+    found: dict[int, index.Candidate] = {}
+    for variant in tried:
+        # Every fragment anywhere; when that is more than the pool holds (common names), the
+        # fragments close together first, so the one meant is not cut off by the limit.
+        every = find(variant, True, POOL)
+        if len(every) >= POOL and len(variant) > 1:
+            for c in find(variant, True, POOL, phrase=True):
+                found.setdefault(c.customer_id, c)
+            for c in find(variant, True, POOL, near=True):
+                found.setdefault(c.customer_id, c)
+        for c in every:
+            found.setdefault(c.customer_id, c)
     loosened = False
     if len(found) < limit:
-        loose = set(words) | {w for f in fixes for w in f}
-        found.update((c.customer_id, c) for c in find(sorted(loose), False))
+        # Any fragment, best matches first (a word too short to correct, or a typo the
+        # dictionary cannot mend, next to a good one).
+        loose = {w for w in (*words, *(w for f in fixes for w in f))}
+        for c in find(sorted(loose), False, CANDIDATES):
+            found.setdefault(c.customer_id, c)
         loosened = True
-    variants = [
-        (" ".join(v), weight)
-        for v, weight in ((partly, CORRECTED + 0.01), (corrected_words, CORRECTED))
-        if v != words
+    # Ranking: a match of the words as typed first, then of the unknown words corrected, then
+    # of every word corrected, then of one word corrected another way.
+    weighted = [
+        (partly, CORRECTED + 0.01),
+        (corrected_words, CORRECTED),
+        *((o, CORRECTED - 0.005) for o in others if len(words) > 1),
     ]
-    ranked = _rank(" ".join(words), list(found.values()), variants, limit)
+    variants: list[tuple[str, float]] = []
+    for v, weight in weighted:
+        text = " ".join(v)
+        if v != words and all(text != t for t, _w in variants):
+            variants.append((text, weight))
+    pool = _shortlist(" ".join(words), list(found.values()), variants)
+    ranked = _rank(" ".join(words), pool, variants, limit)
     rows = {c.id: c for c in _load(session, [cid for cid, _ in ranked])}
     hits = [_hit(rows[cid], score) for cid, score in ranked if cid in rows]
     return hits, SearchPlan(tuple(words), tuple(corrected), loosened)

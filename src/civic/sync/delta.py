@@ -1,0 +1,550 @@
+"""The sync's delta path: apply a batch of ledger changes to customers already in the portal
+without re-reading their whole history.
+
+A customer whose changes in the batch are only new transactions (``transaction``/``post``),
+meter readings or orders is brought up to date from what the portal already holds: its profile
+is read again (one query for the batch), its new transactions are read by id, the services they
+touch are re-aged from the stored periods plus the new debits and credits (credits apply oldest
+first exactly as ``civic.ledger.balances.age_service``: the periods the portal dropped were
+fully paid, so they are older than every period a credit can still reach), and transactions
+that left the history window are deleted. A check keeps this exact: the set of the customer's
+transactions in the window, as SQL aggregates (count, sum and sum of squares of the ids), must
+equal the stored set plus the new rows. Anything else falls back to the full projection:
+profile changes and merges (``customer`` changes), voids, back-dated rows (before the window
+or in a period the portal no longer keeps), a last payment that left the window, a search
+document that would change, and any check that does not add up.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from civic.ledger.balances import age_service
+from civic.ledger.tables import BillingPeriod, Transaction
+from civic.portal.store import index
+from civic.portal.store.apply import (
+    CUSTOMERS,
+    PERIODS,
+    SERVICES,
+    TRANSACTIONS,
+    ApplyResult,
+    _communities,
+    _customer_row,
+    _update_customers,
+    rules_of,
+)
+from civic.portal.store.eligibility import CHARGE_KINDS, evaluate
+from civic.portal.store.records import (
+    CustomerRecord,
+    PeriodRecord,
+    ServiceRecord,
+    content_hash,
+    txn_fingerprint,
+)
+from civic.sync import project
+
+DELTA_ENTITIES = frozenset({"transaction", "reading", "order"})
+CHUNK = 500
+PROFILE_FIELDS = (
+    "community",
+    "account_number",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "suffix",
+    "business_name",
+    "service_address",
+    "phone",
+)
+"""What the search index and typo dictionary hold: a change here takes the full path."""
+
+Fingerprint = tuple[int, int, int]
+Stored = dict[str, tuple[str, int, int, dict[date, tuple[int, int, int]]]]
+"""service code -> (name, balance, unapplied credit, period end -> (age, charged, outstanding))"""
+
+
+@dataclass
+class DeltaResult:
+    applied: ApplyResult = field(default_factory=ApplyResult)
+    fallback: list[int] = field(default_factory=list)
+    """Customers the delta path left to the full projection."""
+
+
+def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
+    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+def _eligible_for_delta(changes: Sequence[Any]) -> bool:
+    return all(
+        c.entity in DELTA_ENTITIES
+        and (c.entity != "transaction" or (c.op == "post" and c.entity_id is not None))
+        for c in changes
+    )
+
+
+def _fingerprints(
+    session: Session, table: Any, ids: Sequence[int], start: date
+) -> dict[int, Fingerprint]:
+    out: dict[int, Fingerprint] = {}
+    for chunk in _chunks(ids):
+        for cid, n, total, squares in session.execute(
+            select(
+                table.c.customer_id,
+                func.count(table.c.id),
+                func.sum(table.c.id),
+                func.sum(table.c.id * table.c.id),
+            )
+            .where(table.c.customer_id.in_(chunk), table.c.txn_date >= start)
+            .group_by(table.c.customer_id)
+        ).all():
+            out[int(cid)] = (int(n), int(total or 0), int(squares or 0))
+    return out
+
+
+def _reage(
+    code: str,
+    old: tuple[str, int, int, dict[date, tuple[int, int, int]]] | None,
+    name: str,
+    debits: dict[date, int],
+    credits: int,
+    start: date,
+) -> ServiceRecord | None:
+    """One service re-aged with new debits per period and new credits; None when a debit lands
+    in a period the portal no longer keeps (the full path knows its history)."""
+    periods = old[3] if old else {}
+    left_old = -old[2] if old else 0
+    if any(end not in periods and end < start for end in debits):
+        return None
+    applied = sum(charged - outstanding for _age, charged, outstanding in periods.values())
+    billed = {end: charged for end, (_age, charged, _out) in periods.items()}
+    for end, amount in debits.items():
+        billed[end] = billed.get(end, 0) + amount
+    aged, left = age_service(billed.items(), applied + left_old + credits)
+    fresh = sorted(end for end in billed if end not in periods)
+    out: list[PeriodRecord] = []
+    for i, (end, charged, outstanding) in enumerate(aged):
+        if end in periods:
+            age = periods[end][0] + sum(1 for f in fresh if f > end)
+        else:
+            age = i  # a new period is in the window: every newer period is kept
+        if outstanding != 0 or end >= start:
+            out.append(PeriodRecord(end, age, charged, outstanding))
+    balance = sum(o for _e, _b, o in aged) - left
+    return ServiceRecord(code, name, balance, -left, tuple(out))
+
+
+def apply_deltas(
+    portal: Session,
+    ledger: Session,
+    changes: Sequence[Any],
+    *,
+    today: date,
+    seq: int,
+    now: datetime | None = None,
+) -> DeltaResult:
+    """Apply ``changes`` (``FeedChange`` with entity, id and op) for the customers the delta
+    path can take, in the caller's portal transaction; returns the others in ``fallback``."""
+    now = now or datetime.now(UTC)
+    start = project.history_start(today)
+    result = DeltaResult()
+    by_cid: dict[int, list[Any]] = defaultdict(list)
+    for c in changes:
+        by_cid[c.customer_id].append(c)
+    fallback: set[int] = set()
+    wanted = sorted(cid for cid, cs in by_cid.items() if _eligible_for_delta(cs))
+    fallback.update(cid for cid in by_cid if cid not in set(wanted))
+    stored: dict[int, Any] = {}
+    for chunk in _chunks(wanted):
+        for found_row in portal.execute(
+            select(CUSTOMERS).where(CUSTOMERS.c.id.in_(chunk))
+        ).mappings():
+            stored[found_row["id"]] = found_row
+    cands = [cid for cid in wanted if cid in stored]
+    fallback.update(cid for cid in wanted if cid not in stored)
+    base = project.profiles(ledger, cands)
+    fallback.update(cid for cid in cands if cid not in base)
+    cands = [cid for cid in cands if cid in base]
+    owner = {c.entity_id: cid for cid in cands for c in by_cid[cid] if c.entity == "transaction"}
+    services = project.service_names(ledger)
+    new: dict[int, list[Any]] = defaultdict(list)
+    found: set[int] = set()
+    for chunk in _chunks(sorted(owner)):
+        for t in ledger.execute(
+            select(
+                Transaction.id,
+                Transaction.customer_id,
+                Transaction.service_id,
+                Transaction.kind,
+                Transaction.amount_cents,
+                Transaction.txn_date,
+                Transaction.description,
+                Transaction.reference,
+                Transaction.voids_id,
+                BillingPeriod.period_end,
+            )
+            .join(BillingPeriod, BillingPeriod.id == Transaction.period_id)
+            .where(Transaction.id.in_(chunk))
+        ):
+            found.add(t.id)
+            cid = owner[t.id]
+            if t.customer_id != cid or t.kind == "VOID" or t.txn_date < start:
+                fallback.add(cid)
+            else:
+                new[cid].append(t)
+    fallback.update(cid for tid, cid in owner.items() if tid not in found)
+    # Rows the portal already holds (a snapshot taken after they were posted) are in its
+    # balances too: not new.
+    held: set[int] = set()
+    for chunk in _chunks(sorted(found)):
+        held.update(portal.scalars(select(TRANSACTIONS.c.id).where(TRANSACTIONS.c.id.in_(chunk))))
+    for cid in list(new):
+        new[cid] = [t for t in new[cid] if t.id not in held]
+    cands = [cid for cid in cands if cid not in fallback]
+    if not cands:
+        result.fallback = sorted(fallback)
+        return result
+    in_ledger = _fingerprints(ledger, Transaction.__table__, cands, start)
+    in_portal = _fingerprints(portal, TRANSACTIONS, cands, start)
+    for cid in cands:
+        have = in_portal.get(cid, (0, 0, 0))
+        add = txn_fingerprint(t.id for t in new.get(cid, ()))
+        total = (have[0] + add[0], have[1] + add[1], have[2] + add[2])
+        if total != in_ledger.get(cid, (0, 0, 0)):
+            fallback.add(cid)
+    cands = [cid for cid in cands if cid not in fallback]
+    touched: dict[int, set[str]] = {
+        cid: {services[t.service_id][0] for t in new.get(cid, ())} for cid in cands
+    }
+    kept: dict[int, Stored] = defaultdict(dict)
+    past_due: set[tuple[int, str]] = set()
+    for chunk in _chunks(cands):
+        for cid, code, name, balance, unapplied in portal.execute(
+            select(
+                SERVICES.c.customer_id,
+                SERVICES.c.service,
+                SERVICES.c.name,
+                SERVICES.c.balance_cents,
+                SERVICES.c.unapplied_credit_cents,
+            ).where(SERVICES.c.customer_id.in_(chunk))
+        ).all():
+            kept[cid][code] = (name, balance, unapplied, {})
+        # Only the periods of the services a change touched are read and re-aged; of the
+        # others, whether one is past due (for the payment status).
+        codes = sorted(set().union(*(touched[cid] for cid in chunk)))
+        if codes:
+            for cid, code, end, age, charged_cents, outstanding in portal.execute(
+                select(
+                    PERIODS.c.customer_id,
+                    PERIODS.c.service,
+                    PERIODS.c.period_end,
+                    PERIODS.c.age,
+                    PERIODS.c.charged_cents,
+                    PERIODS.c.outstanding_cents,
+                ).where(PERIODS.c.customer_id.in_(chunk), PERIODS.c.service.in_(codes))
+            ).all():
+                if code in touched[cid]:
+                    kept[cid][code][3][end] = (age, charged_cents, outstanding)
+        past_due.update(
+            (cid, code)
+            for cid, code in portal.execute(
+                select(PERIODS.c.customer_id, PERIODS.c.service)
+                .where(
+                    PERIODS.c.customer_id.in_(chunk),
+                    PERIODS.c.age > 0,
+                    PERIODS.c.outstanding_cents > 0,
+                )
+                .distinct()
+            ).all()
+        )
+    communities = _communities(portal, {base[cid]["community"] for cid in cands})
+    customer_rows: list[dict[str, Any]] = []
+    service_updates: list[dict[str, Any]] = []
+    service_inserts: list[dict[str, Any]] = []
+    period_deletes: list[dict[str, Any]] = []
+    period_updates: list[dict[str, Any]] = []
+    period_inserts: list[dict[str, Any]] = []
+    txn_inserts: list[dict[str, Any]] = []
+    visible: dict[int, bool] = {}
+    written: list[int] = []
+    for cid in cands:
+        old_row = stored[cid]
+        fields = base[cid]
+        if any(fields[f] != old_row[f] for f in PROFILE_FIELDS):
+            fallback.add(cid)
+            continue
+        debits: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
+        credits: dict[str, int] = defaultdict(int)
+        names: dict[str, str] = {}
+        for t in new.get(cid, ()):
+            code, name = services[t.service_id]
+            names[code] = name
+            debits[code][t.period_end] += max(t.amount_cents, 0)
+            credits[code] += max(-t.amount_cents, 0)
+        out: list[ServiceRecord] = []
+        ok = True
+        for code in sorted(set(kept[cid]) | set(debits)):
+            old = kept[cid].get(code)
+            if code in debits:
+                name = old[0] if old else names[code]
+                aged = _reage(code, old, name, debits[code], credits[code], start)
+                if aged is None:
+                    ok = False
+                    break
+                out.append(aged)
+            else:
+                assert old is not None
+                # Untouched: its balance stands; periods that left the window are deleted
+                # below with one statement (the content hash does not cover periods).
+                out.append(ServiceRecord(code, old[0], old[1], old[2], ()))
+        paid_on, paid = old_row["last_payment_date"], old_row["last_payment_cents"]
+        if paid_on is not None and paid_on < start:
+            ok = False
+        pays = [t for t in new.get(cid, ()) if t.kind == "PAY"]
+        if pays:
+            newest = max(pays, key=lambda t: (t.txn_date, t.id))
+            if paid_on is None or newest.txn_date >= paid_on:
+                paid_on, paid = newest.txn_date, -newest.amount_cents
+        if not ok:
+            fallback.add(cid)
+            continue
+        record = CustomerRecord(**fields, services=tuple(out), transactions=())
+        digest = content_hash(record, in_ledger.get(cid, (0, 0, 0)))
+        if digest == old_row["content_hash"]:
+            result.applied.unchanged += 1
+            continue
+        rules = rules_of(communities[fields["community"]])
+        balances = {s.service: s.balance for s in out}
+        charged = _charged(new.get(cid, ()), services)
+        reason = evaluate(
+            rules,
+            status=record.status,
+            online_access=record.online_access,
+            balances=balances,
+            charged_services=charged,
+        )
+        if reason == "no_eligible_charges":
+            # Only then do the stored charges of the window matter.
+            reason = evaluate(
+                rules,
+                status=record.status,
+                online_access=record.online_access,
+                balances=balances,
+                charged_services=charged | _stored_charges(portal, cid, start),
+            )
+        row = _customer_row(record, rules, digest, seq, now)
+        row["payment_status"] = _status(cid, out, touched[cid], past_due)
+        row.update(
+            eligible=reason is None,
+            ineligible_reason=reason,
+            visible=reason is None and record.merged_into_account is None,
+            last_payment_date=paid_on,
+            last_payment_cents=paid,
+        )
+        customer_rows.append(row)
+        if row["visible"] != old_row["visible"]:
+            visible[cid] = bool(row["visible"])
+        for s in out:
+            if s.service not in touched[cid]:
+                continue
+            old = kept[cid].get(s.service)
+            srow = {
+                "customer_id": cid,
+                "service": s.service,
+                "name": s.name,
+                "balance_cents": s.balance,
+                "unapplied_credit_cents": s.unapplied_credit,
+            }
+            if old is None:
+                service_inserts.append(srow)
+            elif (old[0], old[1], old[2]) != (s.name, s.balance, s.unapplied_credit):
+                service_updates.append(srow)
+            before = old[3] if old else {}
+            after = {p.period_end: (p.age, p.charged, p.outstanding) for p in s.periods}
+            for end in before:
+                if end not in after:
+                    period_deletes.append({"c": cid, "s": s.service, "e": end})
+            for end, (age, ch, outstanding) in after.items():
+                prow = {
+                    "customer_id": cid,
+                    "service": s.service,
+                    "period_end": end,
+                    "age": age,
+                    "charged_cents": ch,
+                    "outstanding_cents": outstanding,
+                }
+                if end not in before:
+                    period_inserts.append(prow)
+                elif before[end] != (age, ch, outstanding):
+                    period_updates.append(prow)
+        txn_inserts.extend(
+            {
+                "id": t.id,
+                "customer_id": cid,
+                "service": services[t.service_id][0],
+                "period_end": t.period_end,
+                "kind": t.kind,
+                "amount_cents": t.amount_cents,
+                "txn_date": t.txn_date,
+                "description": t.description,
+                "reference": t.reference,
+                "voids_id": t.voids_id,
+            }
+            for t in new.get(cid, ())
+        )
+        written.append(cid)
+    _write(
+        portal,
+        written,
+        start,
+        customer_rows,
+        service_updates,
+        service_inserts,
+        period_deletes,
+        period_updates,
+        period_inserts,
+        txn_inserts,
+    )
+    if visible:
+        index.set_visible(portal, visible)
+    result.applied.updated += len(written)
+    result.applied.ids.extend(written)
+    result.fallback = sorted(fallback)
+    return result
+
+
+def _stored_charges(portal: Session, cid: int, start: date) -> set[str]:
+    return set(
+        portal.scalars(
+            select(TRANSACTIONS.c.service)
+            .where(
+                TRANSACTIONS.c.customer_id == cid,
+                TRANSACTIONS.c.kind.in_(CHARGE_KINDS),
+                TRANSACTIONS.c.txn_date >= start,
+            )
+            .distinct()
+        )
+    )
+
+
+def _status(
+    cid: int, services: Sequence[ServiceRecord], touched: set[str], past_due: set[tuple[int, str]]
+) -> str:
+    """``eligibility.payment_status`` with the untouched services' periods left in the store."""
+    total = sum(s.balance for s in services)
+    if total < 0:
+        return "credit"
+    if total == 0:
+        return "paid"
+    for s in services:
+        if s.service in touched:
+            if any(p.age > 0 and p.outstanding > 0 for p in s.periods):
+                return "past_due"
+        elif (cid, s.service) in past_due:
+            return "past_due"
+    return "due"
+
+
+def _charged(txns: Sequence[Any], services: dict[int, tuple[str, str]]) -> set[str]:
+    return {services[t.service_id][0] for t in txns if t.kind in CHARGE_KINDS}
+
+
+def _write(
+    portal: Session,
+    written: list[int],
+    start: date,
+    customer_rows: list[dict[str, Any]],
+    service_updates: list[dict[str, Any]],
+    service_inserts: list[dict[str, Any]],
+    period_deletes: list[dict[str, Any]],
+    period_updates: list[dict[str, Any]],
+    period_inserts: list[dict[str, Any]],
+    txn_inserts: list[dict[str, Any]],
+) -> None:
+    opts = {"synchronize_session": False}
+    _update_customers(portal, customer_rows)
+    for chunk in _chunks(written):
+        portal.execute(
+            delete(TRANSACTIONS).where(
+                TRANSACTIONS.c.customer_id.in_(chunk), TRANSACTIONS.c.txn_date < start
+            )
+        )
+    if service_updates:
+        portal.execute(
+            update(SERVICES)
+            .where(SERVICES.c.customer_id == bindparam("_c"), SERVICES.c.service == bindparam("_s"))
+            .values(
+                name=bindparam("_n"),
+                balance_cents=bindparam("_b"),
+                unapplied_credit_cents=bindparam("_u"),
+            ),
+            [
+                {
+                    "_c": r["customer_id"],
+                    "_s": r["service"],
+                    "_n": r["name"],
+                    "_b": r["balance_cents"],
+                    "_u": r["unapplied_credit_cents"],
+                }
+                for r in service_updates
+            ],
+            execution_options=opts,
+        )
+    if period_deletes:
+        portal.execute(
+            delete(PERIODS).where(
+                PERIODS.c.customer_id == bindparam("c"),
+                PERIODS.c.service == bindparam("s"),
+                PERIODS.c.period_end == bindparam("e"),
+            ),
+            period_deletes,
+            execution_options=opts,
+        )
+    if period_updates:
+        portal.execute(
+            update(PERIODS)
+            .where(
+                PERIODS.c.customer_id == bindparam("_c"),
+                PERIODS.c.service == bindparam("_s"),
+                PERIODS.c.period_end == bindparam("_e"),
+            )
+            .values(
+                age=bindparam("_a"),
+                charged_cents=bindparam("_ch"),
+                outstanding_cents=bindparam("_o"),
+            ),
+            [
+                {
+                    "_c": r["customer_id"],
+                    "_s": r["service"],
+                    "_e": r["period_end"],
+                    "_a": r["age"],
+                    "_ch": r["charged_cents"],
+                    "_o": r["outstanding_cents"],
+                }
+                for r in period_updates
+            ],
+            execution_options=opts,
+        )
+    for chunk in _chunks(written):
+        # Periods of untouched services that left the window with nothing outstanding.
+        portal.execute(
+            delete(PERIODS).where(
+                PERIODS.c.customer_id.in_(chunk),
+                PERIODS.c.period_end < start,
+                PERIODS.c.outstanding_cents == 0,
+            )
+        )
+    for table, rows in (
+        (SERVICES, service_inserts),
+        (PERIODS, period_inserts),
+        (TRANSACTIONS, txn_inserts),
+    ):
+        if rows:
+            portal.execute(insert(table), rows)

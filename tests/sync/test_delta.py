@@ -1,0 +1,127 @@
+"""The delta path: new postings applied from the portal's stored state, equal to the full
+projection; everything it cannot prove falls back to the projection."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.engine import Engine
+
+from civic.db import read_only, transaction
+from civic.ledger import outbox, service
+from civic.portal.store import state as store_state
+from civic.portal.store.apply import apply_records
+from civic.portal.store.read import stored_record
+from civic.sync import project
+from civic.sync.delta import DeltaResult, apply_deltas
+from civic.sync.feeds import FeedChange, LedgerFeed
+from civic.sync.run import sync_once
+from tests.builders import Account, Town
+from tests.sync.helpers import TODAY, assert_portal_matches_ledger, small_town
+
+
+def feed(ledger: Engine, today: date = TODAY) -> LedgerFeed:
+    return LedgerFeed(ledger, today=today)
+
+
+def service_account(town: Town, account: str) -> Account:
+    """An existing customer of the town, to post to."""
+    return Account(town, account)
+
+
+def pending(ledger: Engine, portal: Engine) -> list[FeedChange]:
+    with read_only(portal) as p:
+        cursor = int(store_state.load(p).cursor or 0)
+    return feed(ledger).changes(cursor, 1000)
+
+
+def apply_pending(ledger: Engine, portal: Engine, today: date = TODAY) -> DeltaResult:
+    changes = pending(ledger, portal)
+    with transaction(portal) as p, read_only(ledger) as s:
+        done = apply_deltas(p, s, changes, today=today, seq=changes[-1].seq)
+        store_state.load(p).cursor = changes[-1].seq
+    return done
+
+
+def test_new_postings_apply_as_deltas_equal_to_the_projection(
+    engine: Engine, portal: Engine
+) -> None:
+    town = small_town(engine)
+    sync_once(feed(engine), portal)
+    jane = town.customer("Jane O'Brien", "1234-9")  # a new customer: full path
+    jane.charge("WA", "1.00", "2026-11-02")
+    accounts = {a: service_account(town, a) for a in ("1234-1", "2001-1", "5001-1", "6001-1")}
+    accounts["1234-1"].charge("WA", "71.00", "2026-11-15")  # a new period
+    accounts["1234-1"].pay("30.00", "2026-11-20")  # a credit aged oldest first
+    accounts["2001-1"].charge("GA", "5.00", "2026-10-20")  # an existing period
+    accounts["5001-1"].charge("WA", "8.00", "2026-11-15")  # a first service: now eligible
+    accounts["6001-1"].pay("99.00", "2026-11-20")  # pays a period kept for its balance
+    done = apply_pending(engine, portal)
+    with read_only(engine) as s:
+        new_id = service.get_customer(s, "1234-9").id
+    assert done.fallback == [new_id]
+    assert done.applied.updated == 4
+    with transaction(portal) as p, read_only(engine) as s:
+        rest = project.project(s, done.fallback, today=TODAY)
+        apply_records(p, list(rest.values()), seq=1)
+    assert_portal_matches_ledger(engine, portal)
+
+
+def test_a_delta_then_a_full_reapply_writes_nothing(engine: Engine, portal: Engine) -> None:
+    town = small_town(engine)
+    sync_once(feed(engine), portal)
+    jane = service_account(town, "1234-1")
+    jane.charge("SE", "12.00", "2026-11-15")
+    result = sync_once(feed(engine), portal)
+    assert result.applied.updated == 1
+    assert_portal_matches_ledger(engine, portal)
+    with read_only(engine) as s:
+        cid = service.get_customer(s, "1234-1").id
+    records = list(feed(engine).records([cid]).values())
+    with transaction(portal) as p:
+        again = apply_records(p, records, seq=999)
+    assert again.written == 0 and again.unchanged == 1
+
+
+def test_voids_and_profile_changes_take_the_full_path(engine: Engine, portal: Engine) -> None:
+    town = small_town(engine)
+    sync_once(feed(engine), portal)
+    jane = service_account(town, "1234-1")
+    paid = jane.pay("10.00", "2026-11-20")
+    jane.void(paid[0], "2026-11-21")
+    with transaction(engine) as s:
+        c = service.get_customer(s, "2001-1")
+        service.update_customer(s, c, {"phone": "555 987 6543"}, actor="t")
+    with read_only(engine) as s:
+        ids = sorted(service.get_customer(s, a).id for a in ("1234-1", "2001-1"))
+    changes = pending(engine, portal)
+    with transaction(portal) as p, read_only(engine) as s:
+        done = apply_deltas(p, s, changes, today=TODAY, seq=changes[-1].seq)
+        p.rollback()
+    assert done.fallback == ids and done.applied.written == 0
+    sync_once(feed(engine), portal)
+    assert_portal_matches_ledger(engine, portal)
+
+
+def test_a_later_window_drops_old_rows_exactly(engine: Engine, portal: Engine) -> None:
+    town = small_town(engine)
+    sync_once(feed(engine), portal)
+    later = date(2027, 9, 30)  # the window now starts after Jane's first charges
+    jane = service_account(town, "1234-1")
+    jane.charge("WA", "40.00", "2027-09-15")
+    done = apply_pending(engine, portal, today=later)
+    assert done.fallback == [] and done.applied.updated == 1
+    with read_only(engine) as s:
+        cid = service.get_customer(s, "1234-1").id
+        expected = project.project(s, [cid], today=later)[cid]
+    with read_only(portal) as p:
+        assert stored_record(p, cid) == expected
+
+
+def test_the_outbox_says_what_changed(engine: Engine) -> None:
+    town = small_town(engine)
+    service_account(town, "2001-1").charge("GA", "1.00", "2026-11-02")
+    with read_only(engine) as s:
+        last = outbox.read_changes(s, outbox.last_seq(s) - 1, 1)[0]
+    change = feed(engine).changes(last.seq - 1, 1)[0]
+    assert (change.entity, change.op, change.entity_id) == ("transaction", "post", last.entity_id)
