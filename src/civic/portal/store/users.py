@@ -16,6 +16,7 @@ was merged into); staff see every record of their communities, hidden ones inclu
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,7 +41,15 @@ RESIDENT = "resident"
 BILL_KINDS = ("CHG",)
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,59}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_DUMMY_HASH = hash_password("no-such-user-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A decoy hash, made on first use (hashing is deliberately slow): an unknown login costs
+    as much as a wrong password."""
+    return hash_password("no-such-user-password")
+
+
 """A real hash, so an unknown login costs as much as a wrong password."""
 
 
@@ -220,7 +229,7 @@ def link_account(
 def authenticate(session: Session, login: str, password: str) -> UserView | None:
     user = session.scalar(select(PortalUser).where(PortalUser.login == login.strip().lower()))
     if user is None:
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_dummy_hash(), password)
         return None
     if not verify_password(user.password_hash, password) or user.disabled_at is not None:
         return None
