@@ -47,7 +47,7 @@ def test_new_postings_apply_as_deltas_equal_to_the_projection(
     engine: Engine, portal: Engine
 ) -> None:
     town = small_town(engine)
-    sync_once(feed(engine), portal)
+    sync_once(feed(engine), portal, use_deltas=True)
     jane = town.customer("Jane O'Brien", "1234-9")  # a new customer: full path
     jane.charge("WA", "1.00", "2026-11-02")
     accounts = {a: service_account(town, a) for a in ("1234-1", "2001-1", "5001-1", "6001-1")}
@@ -69,10 +69,10 @@ def test_new_postings_apply_as_deltas_equal_to_the_projection(
 
 def test_a_delta_then_a_full_reapply_writes_nothing(engine: Engine, portal: Engine) -> None:
     town = small_town(engine)
-    sync_once(feed(engine), portal)
+    sync_once(feed(engine), portal, use_deltas=True)
     jane = service_account(town, "1234-1")
     jane.charge("SE", "12.00", "2026-11-15")
-    result = sync_once(feed(engine), portal)
+    result = sync_once(feed(engine), portal, use_deltas=True)
     assert result.applied.updated == 1
     assert_portal_matches_ledger(engine, portal)
     with read_only(engine) as s:
@@ -85,7 +85,7 @@ def test_a_delta_then_a_full_reapply_writes_nothing(engine: Engine, portal: Engi
 
 def test_voids_and_profile_changes_take_the_full_path(engine: Engine, portal: Engine) -> None:
     town = small_town(engine)
-    sync_once(feed(engine), portal)
+    sync_once(feed(engine), portal, use_deltas=True)
     jane = service_account(town, "1234-1")
     paid = jane.pay("10.00", "2026-11-20")
     jane.void(paid[0], "2026-11-21")
@@ -99,13 +99,13 @@ def test_voids_and_profile_changes_take_the_full_path(engine: Engine, portal: En
         done = apply_deltas(p, s, changes, today=TODAY, seq=changes[-1].seq)
         p.rollback()
     assert done.fallback == ids and done.applied.written == 0
-    sync_once(feed(engine), portal)
+    sync_once(feed(engine), portal, use_deltas=True)
     assert_portal_matches_ledger(engine, portal)
 
 
 def test_a_later_window_drops_old_rows_exactly(engine: Engine, portal: Engine) -> None:
     town = small_town(engine)
-    sync_once(feed(engine), portal)
+    sync_once(feed(engine), portal, use_deltas=True)
     later = date(2027, 9, 30)  # the window now starts after Jane's first charges
     jane = service_account(town, "1234-1")
     jane.charge("WA", "40.00", "2027-09-15")

@@ -144,7 +144,7 @@ def sync_once(
     hook: BatchHook | None = None,
     max_batches: int | None = None,
     snapshot_page: int = SNAPSHOT_PAGE,
-    use_deltas: bool = True,
+    use_deltas: bool = False,
 ) -> RunResult:
     """Bring the portal up to the ledger's newest change (or until ``stop()`` says so)."""
     result = RunResult()
@@ -182,7 +182,7 @@ def _run(
     hook: BatchHook | None,
     max_batches: int | None,
     snapshot_page: int,
-    use_deltas: bool = True,
+    use_deltas: bool = False,
 ) -> None:
     communities = feed.communities()
     if communities:
