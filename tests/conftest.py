@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -47,29 +47,39 @@ def _admin(sql: str) -> None:
         conn.execute(sql)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    """A migrated PostgreSQL database used as the template for each test's database."""
+def pg_template_db(prefix: str, upgrade: Callable[[Engine], object]) -> Iterator[str]:
+    """A PostgreSQL database migrated by ``upgrade``, the template each test clones; dropped
+    at the end. Fails under CI=true, and skips elsewhere, when PostgreSQL is not reachable."""
     if not _pg_reachable():
         if ON_CI:
             pytest.fail("CI=true but PostgreSQL is not reachable: " + PG_ADMIN)
         pytest.skip(SKIP_PG)
-    name = f"civic_tmpl_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     _admin(f'CREATE DATABASE "{name}"')
     engine = make_engine(_pg_url(name))
-    migrate.upgrade(engine)
+    upgrade(engine)
     engine.dispose()
     yield name
     _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("tmpl") / "ledger.db"
+def sqlite_template_db(path: Path, upgrade: Callable[[Engine], object]) -> Path:
+    """A SQLite file migrated by ``upgrade``, copied by each test."""
     engine = make_engine(f"sqlite:///{path}")
-    migrate.upgrade(engine)
+    upgrade(engine)
     engine.dispose()
     return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL database used as the template for each test's database."""
+    yield from pg_template_db("civic_tmpl", migrate.upgrade)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sqlite_template_db(tmp_path_factory.mktemp("tmpl") / "ledger.db", migrate.upgrade)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -14,29 +14,17 @@ from sqlalchemy.engine import Engine
 from civic.db import make_engine
 from civic.portal.store import migrate
 from tests.api.conftest import LiveApi, api, serve  # noqa: F401  (fixtures for the HTTP feed)
-from tests.conftest import _admin, _pg_reachable, _pg_url
+from tests.conftest import _admin, _pg_url, pg_template_db, sqlite_template_db
 
 
 @pytest.fixture(scope="session")
 def portal_pg_template() -> Iterator[str]:
-    if not _pg_reachable():
-        pytest.skip("PostgreSQL not reachable")
-    name = f"civic_ptmpl_{uuid.uuid4().hex[:10]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    engine = make_engine(_pg_url(name))
-    migrate.upgrade(engine)
-    engine.dispose()
-    yield name
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from pg_template_db("civic_ptmpl", migrate.upgrade)
 
 
 @pytest.fixture(scope="session")
 def portal_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("ptmpl") / "portal.db"
-    engine = make_engine(f"sqlite:///{path}")
-    migrate.upgrade(engine)
-    engine.dispose()
-    return path
+    return sqlite_template_db(tmp_path_factory.mktemp("ptmpl") / "portal.db", migrate.upgrade)
 
 
 @pytest.fixture
