@@ -481,3 +481,61 @@ def test_a_posting_cannot_slip_onto_a_record_merged_meanwhile(town, engine) -> N
             _merge(engine, "2000-01", "1000-01")  # another transaction commits the merge
             service.post_charge(s, stale, "WA", 100, date(2024, 3, 5), actor="t")
     assert state(engine, "2000-01")["txns"] == []
+
+
+def _queue_pair(engine: Engine, keep: str, dup: str) -> int:
+    """The review queue's suggestion of these two records, as ``civic match run`` writes it."""
+    from civic.ledger.customers import now
+    from civic.matching.tables import MatchPair
+
+    with transaction(engine) as s:
+        a, b = sorted((_c(s, keep), _c(s, dup)), key=lambda c: c.id)
+        stamp = now()
+        row = MatchPair(
+            community_id=a.community_id,
+            customer_id_l=a.id,
+            customer_id_r=b.id,
+            version_l=a.version,
+            version_r=b.version,
+            match_weight=14.2,
+            match_probability=0.9999,
+            tier="merge",
+            classification="duplicate_record",
+            status="pending",
+            evidence=[],
+            reasons=[],
+            model_version=1,
+            first_seen_at=stamp,
+            scored_at=stamp,
+        )
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def _pair_state(engine: Engine, pair_id: int) -> tuple[str, str | None, Any]:
+    from civic.matching.tables import MatchPair
+
+    with transaction(engine) as s:
+        p = s.get(MatchPair, pair_id)
+        assert p is not None
+        return p.status, p.reviewer, p.decided_at
+
+
+@pytest.mark.parametrize("decision", [None, "accepted"])
+def test_undo_puts_the_suggestion_back_as_it_was_decided(engine, pair, decision) -> None:
+    from civic.matching.service import decide
+
+    keep, dup = pair
+    pair_id = _queue_pair(engine, keep, dup)
+    if decision:
+        with transaction(engine) as s:
+            decide(s, pair_id, decision, actor="alice")
+    before = _pair_state(engine, pair_id)
+    with transaction(engine) as s:
+        merge_id = apply_merge(s, _c(s, dup), _c(s, keep), actor="bob", pair_id=pair_id).merge_id
+    assert _pair_state(engine, pair_id)[:2] == ("merged", "bob")
+    with transaction(engine) as s:
+        undo_merge(s, merge_id, actor="carol")
+    assert _pair_state(engine, pair_id) == before
+    assert before[:2] == ((decision, "alice") if decision else ("pending", None))

@@ -246,7 +246,7 @@ def apply_merge(
             "merged_into": [None, survivor.account_number],
         },
     )
-    _mark_pair(session, source.id, survivor.id, "merged", actor, stamp)
+    _mark_merged(session, merge, source.id, survivor.id, actor, stamp)
     _feed(session, plan.community_id, (source.id, survivor.id), "merge")
     return MergeResult(merge.id, plan)
 
@@ -287,16 +287,41 @@ def _repoint(
         _feed(session, customer.community_id, (customer.id,), why)
 
 
-def _mark_pair(session: Session, a: int, b: int, status: str, actor: str, stamp: datetime) -> None:
-    """The review queue's pair of these two records follows the merge (merged) and its undo
-    (pending again)."""
+def _pair_of(session: Session, a: int, b: int) -> MatchPair | None:
     lo, hi = min(a, b), max(a, b)
-    session.execute(
-        update(MatchPair)
-        .where(MatchPair.customer_id_l == lo, MatchPair.customer_id_r == hi)
-        .values(status=status, reviewer=actor, decided_at=stamp if status == "merged" else None),
-        execution_options={"synchronize_session": False},
-    )
+    return session.scalars(
+        select(MatchPair).where(MatchPair.customer_id_l == lo, MatchPair.customer_id_r == hi)
+    ).first()
+
+
+def _mark_merged(
+    session: Session, merge: Merge, a: int, b: int, actor: str, stamp: datetime
+) -> None:
+    """The review queue's pair of these two records (if any) becomes ``merged``; the merge
+    remembers the decision it replaced, for an undo."""
+    pair = _pair_of(session, a, b)
+    if pair is None:
+        return
+    merge.pair_before = {
+        "status": pair.status,
+        "reviewer": pair.reviewer,
+        "decided_at": pair.decided_at.isoformat() if pair.decided_at else None,
+    }
+    pair.status, pair.reviewer, pair.decided_at = "merged", actor, stamp
+
+
+def _unmark_merged(session: Session, merge: Merge, a: int, b: int) -> None:
+    """An undo puts the pair back as it was before the merge (``accepted`` by its reviewer,
+    say); a pair the queue first showed after the merge, or a merge from before this was
+    recorded, goes back to ``pending``."""
+    pair = _pair_of(session, a, b)
+    if pair is None or pair.status != "merged":
+        return
+    before = merge.pair_before or {"status": "pending", "reviewer": None, "decided_at": None}
+    pair.status = str(before["status"])
+    pair.reviewer = before["reviewer"]
+    decided = before["decided_at"]
+    pair.decided_at = datetime.fromisoformat(decided) if decided else None
 
 
 def _feed(session: Session, community_id: int, ids: Iterable[int], op: str) -> None:
@@ -586,7 +611,7 @@ def undo_merge(session: Session, merge_id: int, *, actor: str) -> UndoResult:
         survivor.id,
         {"source": src, "survivor": dst, "restored": restored},
     )
-    _mark_pair(session, source.id, survivor.id, "pending", actor, stamp)
+    _unmark_merged(session, merge, source.id, survivor.id)
     _feed(session, merge.community_id, (source.id, survivor.id), "unmerge")
     return UndoResult(merge.id, src, dst, restored, kept)
 

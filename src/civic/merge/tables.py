@@ -43,6 +43,9 @@ class Merge(Base):
     forced: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str | None] = mapped_column(Text)
     pair_id: Mapped[int | None] = mapped_column(BigInteger)
+    pair_before: Mapped[dict[str, Any] | None] = mapped_column()
+    """The review-queue pair of these two records as it was before the merge (status,
+    reviewer, decided_at), restored by an undo; None when the queue held no such pair."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(60))
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
