@@ -113,6 +113,33 @@ def test_reference_only_without_a_saved_model(
     assert _refs(engine, "001001-01") == {("ssr", "SSR-1234567"), ("medicaid", "MC-77")}
 
 
+def test_one_new_customer_twice_in_a_file_is_created_once(
+    engine: Engine, small_town: Town, tmp_path: Path
+) -> None:
+    """Seed 003's duplicate made by an import: the file itself has the new client twice, with
+    its reference written two ways; the second row attaches to the customer the first made."""
+    path = _write(
+        tmp_path,
+        "twice.csv",
+        """
+        account_number,first_name,last_name,service_address,zip,SSR
+        006001-01,Pat,Nakamura,3 Birch Ln,97474,SSR-7654321
+        006002-01,Ann,Other,9 Fir St,97474,
+        006003-01,PAT,NAKAMURA,3 Birch Lane,97474,ssr 7654321
+        """,
+    )
+    before = _customers(engine)
+    summary = _import(engine, "customers", path, mapping={"SSR": "ref:ssr"})
+    assert _paths(summary) == (1, 0, 0, 2)
+    assert (summary.added, summary.rejected) == (2, 0)
+    assert _customers(engine) == before + 2
+    assert _refs(engine, "006001-01") == {("ssr", "SSR-7654321")}
+    with read_only(engine) as s:
+        comm = ledger.get_community(s, COMMUNITY)
+        with pytest.raises(Exception, match="006003"):
+            ledger.get_customer(s, "006003-01", comm)
+
+
 def test_orders_without_an_account_number_find_their_customer_by_reference(
     engine: Engine, small_town: Town, tmp_path: Path
 ) -> None:
@@ -252,6 +279,67 @@ def test_scores_attach_hold_or_create_and_holds_are_resolved(
     assert _paths(third) == (0, 2, 0, 0)
     assert (third.added, third.unchanged) == (0, 3)
     assert _customers(engine) == before + 3
+
+
+TWICE = """
+    account_number,first_name,last_name,service_address,zip,phone
+    960001-01,Zbigniew,Quartermaine,5 Nowhere Rd,97479,541-555-9999
+    960002-01,Hortensia,Quartermaine,5 Nowhere Rd,97479,541-555-9999
+    960003-01,ZBIGNIEW,QUARTERMAINE,5 Nowhere Road,97479,(541) 555-9999
+    960004-01,Zbigniew,Quartermain,5 Nowhere Rd,97479,5415559999
+    """
+
+
+def test_a_new_person_twice_in_one_file_is_scored_against_the_first(
+    engine: Engine, trained: Town, tmp_path: Path
+) -> None:
+    """Rows of one file are matched against each other too: the new person's second and third
+    rows attach to (or are held against) the customer the first row created; a household
+    member with another first name is a customer of her own."""
+    before = _customers(engine)
+    summary = _import(engine, "customers", _write(tmp_path, "twice.csv", TWICE))
+    attached, scored, held, created = _paths(summary)
+    assert created == 2 and attached == 0 and scored + held == 2 and scored >= 1
+    assert _customers(engine) == before + 2
+    with read_only(engine) as s:
+        comm = ledger.get_community(s, COMMUNITY)
+        first = ledger.get_customer(s, "960001-01", comm)
+        assert ledger.get_customer(s, "960002-01", comm).first_name == "Hortensia"
+        for account in ("960003-01", "960004-01"):
+            with pytest.raises(Exception, match=account[:6]):
+                ledger.get_customer(s, account, comm)
+        assert all(h.candidate_account == "960001-01" for h in holds.list_holds(s))
+        attaches = s.scalars(
+            select(AuditEntry.customer_id).where(AuditEntry.action == "import.customers.attach")
+        ).all()
+        assert set(attaches) == {first.id}
+
+
+def test_orders_of_a_new_person_under_two_accounts_make_one_customer(
+    engine: Engine, trained: Town, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        "orders.csv",
+        """
+        order_number,start_date,kind,account_number,first_name,last_name,service_address,zip,phone
+        PO-21,2026-02-01,purchase,960001-01,Zbigniew,Quartermaine,5 Nowhere Rd,97479,5415559999
+        PO-22,2026-03-01,purchase,960001-01,Zbigniew,Quartermaine,5 Nowhere Rd,97479,5415559999
+        PO-23,2026-03-01,purchase,960003-01,ZBIGNIEW,QUARTERMAINE,5 Nowhere Road,97479,5415559999
+        """,
+    )
+    before = _customers(engine)
+    summary = _import(engine, "orders", path)
+    assert _customers(engine) == before + 1
+    assert summary.created == 1 and summary.attached_by_score == 1
+    assert summary.added == 3
+    with read_only(engine) as s:
+        owners = set(
+            s.scalars(
+                select(Order.customer_id).where(Order.order_number.in_(["PO-21", "PO-22", "PO-23"]))
+            )
+        )
+    assert len(owners) == 1
 
 
 def test_an_order_held_for_review_is_released_with_an_account_number(

@@ -34,7 +34,15 @@ from civic.ledger.imports_base import (
     table_of,
 )
 from civic.ledger.imports_csv import Columns
-from civic.ledger.imports_screen import Attachment, Incoming, Screening, Verdict, attach
+from civic.ledger.imports_screen import (
+    PASSES,
+    Attachment,
+    Incoming,
+    Screening,
+    Verdict,
+    attach,
+    defer,
+)
 from civic.ledger.tables import Customer, CustomerRef
 from civic.ledger.types import CUSTOMER_FIELDS
 
@@ -153,12 +161,27 @@ class CustomerImporter:
                     outcome.unchanged += 1
         attached: list[Attachment] = []
         held: list[tuple[Incoming, Verdict]] = []
+        early: list[CustomerRow] = []  # created in an earlier screening pass of this batch
+        early_ids: list[int] = []
         if self.screening is not None and new:
-            new, attached, held = screen_rows(session, self.scope, self.screening, new, outcome)
-        outcome.added, outcome.updated = len(new), len(changes)
-        if store and (new or changes):
-            ids = self._insert(session, new) + self._update_all(session, changes)
-            lines = [r.line for r in new] + [c.row.line for c in changes]
+            pending, new = new, []
+            for step in range(PASSES):
+                final = step == PASSES - 1 or not store
+                create, more, hold, pending = screen_rows(
+                    session, self.scope, self.screening, pending, outcome, defer_related=not final
+                )
+                attached += more
+                held += hold
+                if not pending:
+                    new = create
+                    break
+                # the deferred rows are screened again against these customers
+                early_ids += self._insert(session, create)
+                early += create
+        outcome.added, outcome.updated = len(early) + len(new), len(changes)
+        if store and (early or new or changes):
+            ids = early_ids + self._insert(session, new) + self._update_all(session, changes)
+            lines = [r.line for r in early + new] + [c.row.line for c in changes]
             batch_audit(session, self.scope, "customers", "customer", lines, ids, outcome)
         if store and attached:
             attach(session, self.scope, "customers", attached)
@@ -283,16 +306,25 @@ def screen_rows(
     screening: Screening,
     rows: list[CustomerRow],
     outcome: Outcome,
-) -> tuple[list[CustomerRow], list[Attachment], list[tuple[Incoming, Verdict]]]:
-    """Split rows that would create customers by the screening's verdicts: (still to create,
-    to attach, to hold); counts each path in ``outcome``."""
+    *,
+    defer_related: bool = False,
+) -> tuple[list[CustomerRow], list[Attachment], list[tuple[Incoming, Verdict]], list[CustomerRow]]:
+    """Split rows that would create customers by the screening's verdicts: (to create now, to
+    attach, to hold, to screen again once this pass's customers exist); counts each path in
+    ``outcome`` (a deferred row is counted when it is screened again). With
+    ``defer_related``, a row that may be the same customer as an earlier row created in this
+    pass is deferred (``imports_screen.defer``)."""
     incoming = [r.incoming() for r in rows]
     verdicts = screening.screen(session, scope, incoming)
+    deferred = defer(verdicts, screening.related(incoming)) if defer_related else set()
     create: list[CustomerRow] = []
     attached: list[Attachment] = []
     held: list[tuple[Incoming, Verdict]] = []
-    for row, inc, verdict in zip(rows, incoming, verdicts, strict=True):
-        if verdict.path in ("reference", "score") and verdict.customer_id is not None:
+    later: list[CustomerRow] = []
+    for i, (row, inc, verdict) in enumerate(zip(rows, incoming, verdicts, strict=True)):
+        if i in deferred:
+            later.append(row)
+        elif verdict.path in ("reference", "score") and verdict.customer_id is not None:
             attached.append(
                 Attachment(row.line, verdict.customer_id, verdict.path, inc.refs, row.account)
             )
@@ -307,7 +339,7 @@ def screen_rows(
         else:
             create.append(row)
     outcome.created += len(create)
-    return create, attached, held
+    return create, attached, held, later
 
 
 def _plain(value: Any) -> Any:

@@ -37,7 +37,15 @@ from civic.ledger.imports_base import (
 )
 from civic.ledger.imports_csv import Columns
 from civic.ledger.imports_customers import CustomerImporter, CustomerRow
-from civic.ledger.imports_screen import Attachment, Incoming, Screening, attach
+from civic.ledger.imports_screen import (
+    PASSES,
+    Attachment,
+    Incoming,
+    Screening,
+    Verdict,
+    attach,
+    defer,
+)
 from civic.ledger.tables import ORDER_STATUSES, BillingPeriod, MeterReading, Order
 
 READINGS = table_of(MeterReading)
@@ -304,18 +312,57 @@ class OrderImporter:
     ) -> list[OrderRow]:
         """Find the customer of each row not known by account number: attach it to an
         existing customer, hold it for review, or create the customer (only when the row has
-        an account number and a name). Returns the rows whose order is stored now."""
+        an account number and a name). A row that may be the same new customer as an earlier
+        row of another account is screened again once that customer exists (up to
+        ``PASSES``). Returns the rows whose order is stored now."""
         assert self.screening is not None
         pending = [r for r in records if r.customer_id is None and r.who is not None]
-        verdicts = self.screening.screen(session, self.scope, [r.who for r in pending if r.who])
         keep: list[OrderRow] = [r for r in records if r.customer_id is not None]
         attached: list[Attachment] = []
-        held = []
+        held: list[tuple[Incoming, Verdict]] = []
+        for step in range(PASSES):
+            final = step == PASSES - 1 or not store
+            pending = self._pass(session, pending, outcome, store, not final, keep, attached, held)
+            if not pending:
+                break
+        if store:
+            attach(session, self.scope, "orders", attached)
+            if held:
+                self.screening.hold(session, self.scope, "orders", held)
+        keep.sort(key=lambda r: r.line)
+        return keep
+
+    def _pass(
+        self,
+        session: Session,
+        pending: list[OrderRow],
+        outcome: Outcome,
+        store: bool,
+        defer_related: bool,
+        keep: list[OrderRow],
+        attached: list[Attachment],
+        held: list[tuple[Incoming, Verdict]],
+    ) -> list[OrderRow]:
+        """One screening pass (see ``_screen``): returns the rows deferred to the next."""
+        assert self.screening is not None
+        whos = [r.who for r in pending if r.who]
+        verdicts = self.screening.screen(session, self.scope, whos)
+        later: set[str | None] = set()
+        if defer_related:
+            related = [
+                {i for i in found if whos[i].account_number != who.account_number}
+                for who, found in zip(whos, self.screening.related(whos), strict=True)
+            ]
+            # an account waits as a whole: its orders belong to one customer
+            later = {whos[j].account_number for j in defer(verdicts, related)}
+        deferred: list[OrderRow] = []
         create: dict[str, list[OrderRow]] = {}
         for row, verdict in zip(pending, verdicts, strict=True):
             who = row.who
             assert who is not None
-            if verdict.path in ("reference", "score") and verdict.customer_id is not None:
+            if verdict.path == "create" and who.account_number in later:
+                deferred.append(row)
+            elif verdict.path in ("reference", "score") and verdict.customer_id is not None:
                 row.customer_id = verdict.customer_id
                 attached.append(
                     Attachment(
@@ -351,14 +398,10 @@ class OrderImporter:
                 create.setdefault(who.account_number, []).append(row)
         outcome.created += len(create)
         if store:
-            self._create(session, create)
-            attach(session, self.scope, "orders", attached)
-            if held:
-                self.screening.hold(session, self.scope, "orders", held)
+            self._create(session, create)  # now: a deferred row is screened against them
         for rows in create.values():
             keep.extend(rows)
-        keep.sort(key=lambda r: r.line)
-        return keep
+        return deferred
 
     def _create(self, session: Session, create: dict[str, list[OrderRow]]) -> None:
         """Create the customers of rows that matched no one (the first row of each account

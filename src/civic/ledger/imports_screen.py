@@ -11,6 +11,12 @@ number) and gets back one ``Verdict`` each:
 - ``hold``: a middling match: ``S.hold`` keeps the row for review instead of creating anything;
 - ``create``: a clear non-match: create the customer as before.
 
+Rows of one batch may be the same new customer twice (one person on two lines of the file):
+``S.related`` names, for each row, the earlier rows of the batch it may duplicate. The importer
+creates the earlier row first and screens the later one again, against the customers now
+including it, so it attaches or is held instead of creating a second record
+(``screen_passes``).
+
 Everything happens in the batch's transaction, so a crash leaves nothing half-done.
 """
 
@@ -81,6 +87,32 @@ class Screening(Protocol):
     ) -> None:
         """Keep these rows for review (in the caller's transaction; never commits)."""
         ...
+
+    def related(self, rows: Sequence[Incoming]) -> list[set[int]]:
+        """For each row, the indexes of earlier rows in ``rows`` that may be the same customer
+        (an equal identity reference, or a shared candidate key)."""
+        ...
+
+
+PASSES = 3
+"""Screening passes over one batch at most: rows that may duplicate a row created in the same
+pass wait for the next; the last pass creates what is left."""
+
+
+def defer(verdicts: Sequence[Verdict], related: Sequence[set[int]]) -> set[int]:
+    """The rows to screen again after this pass's customers are created: each row that would
+    create a customer although an earlier row of the pass, which is created now, may be the
+    same customer."""
+    created: set[int] = set()
+    deferred: set[int] = set()
+    for j, verdict in enumerate(verdicts):
+        if verdict.path != "create":
+            continue
+        if related[j] & created:
+            deferred.add(j)
+        else:
+            created.add(j)
+    return deferred
 
 
 @dataclass(frozen=True, slots=True)

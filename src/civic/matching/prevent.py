@@ -54,6 +54,11 @@ apartment block's street address) finds no candidates on its own: a pair that sh
 a common value scores far below the review tier, and the other keys still find real
 duplicates."""
 
+RELATED_KEYS = ("lf", "hn", "hf", "p", "e", "b")
+"""The candidate keys that make two rows of one batch worth scoring against each other
+(``ImportScreening.related``): not a shared street or house and ZIP alone, which neighbours in
+one building share."""
+
 _NOISE = r"\b(THE|INC|LLC|LTD|CO|CORP|CORPORATION|COMPANY)\b"
 _DIRECTION = (
     r"(?:(?:N|S|E|W|NE|NW|SE|SW|NORTH|SOUTH|EAST|WEST"
@@ -540,6 +545,51 @@ class ImportScreening:
                 _oriented(pair),
                 suggestion.reasons,
             )
+        return out
+
+    def related(self, rows: Sequence[Incoming]) -> list[set[int]]:
+        """For each row, the earlier rows of ``rows`` that may be the same customer: an equal
+        normalised identity reference, or (with a saved model, which can then score them)
+        a shared name, house, phone, e-mail or business key (``RELATED_KEYS``)."""
+        out: list[set[int]] = [set() for _ in rows]
+        first: dict[tuple[str, str], int] = {}
+        for j, row in enumerate(rows):
+            for ref in _identity(row.refs):
+                i = first.setdefault(ref, j)
+                if i != j:
+                    out[j].add(i)
+        if self.model is None or len(rows) < 2:
+            return out
+        con = self._pool.con if self._pool is not None else duckdb.connect(":memory:")
+        table = pa.table(
+            {
+                "id": pa.array(range(len(rows)), type=pa.int64()),
+                **{
+                    name: pa.array([row.values.get(name) for row in rows], type=pa.string())
+                    for name in _KEY_COLUMNS[1:]
+                },
+            }
+        )
+        con.register("batch_rows", table)
+        try:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE batch_k AS " + _K_SQL.format(source="batch_rows")
+            )
+            kinds = ", ".join(f"'{k}'" for k in RELATED_KEYS)
+            pairs = con.execute(
+                "WITH keys AS (SELECT * FROM ("
+                + _KEYS_SQL.format(k="batch_k", names=_STORED_NAME)
+                + f") WHERE kind IN ({kinds})) "
+                "SELECT DISTINCT a.id, b.id FROM keys a JOIN keys b USING (kind, key) "
+                "WHERE a.id < b.id"
+            ).fetchall()
+            con.execute("DROP TABLE batch_k")
+        finally:
+            con.unregister("batch_rows")
+            if self._pool is None:
+                con.close()
+        for i, j in pairs:
+            out[int(j)].add(int(i))
         return out
 
     # -- holding rows ---------------------------------------------------------------------
