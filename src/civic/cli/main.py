@@ -2,51 +2,76 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import sys
+from collections.abc import Sequence
 
 import typer
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from civic.cli import (
-    certify,
-    check,
-    customers,
-    demo,
-    imports,
-    ledger,
-    match,
-    merge,
-    post,
-    serve,
-    staff,
-    sync,
-    tokens,
-)
 from civic.cli.output import error
 from civic.db import describe_operational_error, translate_integrity_error
 from civic.errors import CivicError
 
-app = typer.Typer(
-    name="civic",
-    help="Civic Ledger: the system of record for a city utility's customers.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+SUB_APPS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
+    # (module of civic.cli, name of its Typer sub-app or None for ``register(app)``, commands)
+    ("ledger", None, ("init", "balance")),
+    ("customers", "customers", ("customers",)),
+    ("post", "post", ("post",)),
+    ("imports", "import", ("import",)),
+    ("tokens", "tokens", ("tokens",)),
+    ("serve", "serve", ("serve",)),
+    ("certify", "certify", ("certify",)),
+    ("match", "match", ("match",)),
+    ("merge", "merge", ("merge",)),
+    ("staff", "staff", ("staff",)),
+    ("sync", None, ("sync", "portal")),
+    ("demo", None, ("demo",)),
+    ("check", None, ("check",)),
 )
-ledger.register(app)
-app.add_typer(customers.app, name="customers")
-app.add_typer(post.app, name="post")
-app.add_typer(imports.app, name="import")
-app.add_typer(tokens.app, name="tokens")
-app.add_typer(serve.app, name="serve")
-app.add_typer(certify.app, name="certify")
-app.add_typer(match.app, name="match")
-app.add_typer(merge.app, name="merge")
-app.add_typer(staff.app, name="staff")
-sync.register(app)  # civic sync, civic portal
-demo.register(app)
-check.register(app)
+"""Every top-level command, by the module that defines it. ``civic COMMAND ...`` imports only
+that module (matching pulls in Splink and Arrow, the web apps FastAPI: seconds of start-up a
+``civic post`` need not pay); ``civic --help`` and the ``app`` attribute import them all."""
+
+
+def build_app(commands: Sequence[str] | None = None) -> typer.Typer:
+    """The ``civic`` app with every command, or only the sub-apps defining ``commands``."""
+    root = typer.Typer(
+        name="civic",
+        help="Civic Ledger: the system of record for a city utility's customers.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+    @root.callback()
+    def _root() -> None:
+        """Civic Ledger: the system of record for a city utility's customers."""
+
+    for module_name, name, defines in SUB_APPS:
+        if commands is not None and not set(commands) & set(defines):
+            continue
+        module = importlib.import_module(f"civic.cli.{module_name}")
+        if name is None:
+            module.register(root)
+        else:
+            root.add_typer(module.app, name=name)
+    _tidy_help(root)
+    return root
+
+
+_app: typer.Typer | None = None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``civic.cli.main.app``: the whole app, built on first use."""
+    global _app
+    if name != "app":
+        raise AttributeError(name)
+    if _app is None:
+        _app = build_app()
+    return _app
 
 
 def _unwrap(doc: str) -> str:
@@ -64,17 +89,19 @@ def _tidy_help(typer_app: typer.Typer) -> None:
             _tidy_help(group.typer_instance)
 
 
-_tidy_help(app)
-
-
 def main() -> None:
     """Entry point: run the app; a user's mistake is one red line on stderr and exit 1.
 
     Usage errors (a missing argument, an unknown command) are Typer's own: a usage line and
     exit status 2.
     """
+    argv = sys.argv[1:]
+    known = {c for _m, _n, defines in SUB_APPS for c in defines}
     try:
-        app()
+        if argv and argv[0] in known:
+            build_app([argv[0]])()
+        else:
+            build_app()()
     except CivicError as exc:
         error(exc.message)
         sys.exit(1)
