@@ -3,8 +3,11 @@ projection; everything it cannot prove falls back to the projection."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from civic.db import read_only, transaction
@@ -125,3 +128,64 @@ def test_the_outbox_says_what_changed(engine: Engine) -> None:
         last = outbox.read_changes(s, outbox.last_seq(s) - 1, 1)[0]
     change = feed(engine).changes(last.seq - 1, 1)[0]
     assert (change.entity, change.op, change.entity_id) == ("transaction", "post", last.entity_id)
+
+
+def test_a_posting_committed_while_a_batch_is_read_is_seen_whole_or_not_at_all(
+    engine: Engine, portal: Engine
+) -> None:
+    """The intermittent "customer N differs" of the concurrent-writers test on PostgreSQL: at
+    READ COMMITTED each statement of the projection saw a new snapshot, so a charge committed
+    between the balance sums and the rows of transactions was stored as a transaction without
+    its amount in the balance; its own change then found the row already stored and added
+    nothing. Here the charge is committed exactly between those two statements."""
+    town = small_town(engine)
+    sync_once(feed(engine), portal)
+    with transaction(engine) as s:  # a profile change: this customer takes the full path
+        c = service.get_customer(s, "1234-1")
+        service.update_customer(s, c, {"phone": "555 000 1111"}, actor="t")
+        cid = c.id
+    with read_only(engine) as s:
+        before = project.project(s, [cid], today=TODAY)[cid]
+    fired: list[int] = []
+
+    def commit_between(
+        _conn: Any, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any
+    ) -> None:
+        if (
+            fired
+            or "ORDER BY transactions.customer_id, transactions.txn_date DESC" not in statement
+        ):
+            return
+        fired.append(1)
+        service_account(town, "1234-1").charge("WA", "9.00", "2026-11-16")
+
+    event.listen(engine, "before_cursor_execute", commit_between)
+    try:
+        first = sync_once(feed(engine), portal, max_batches=1)
+    finally:
+        event.remove(engine, "before_cursor_execute", commit_between)
+    assert fired and first.applied.updated == 1
+    with read_only(portal) as p:
+        assert stored_record(p, cid) == before  # the batch's snapshot: without the new charge
+    second = sync_once(feed(engine), portal)
+    assert second.changes == 1
+    assert_portal_matches_ledger(engine, portal)
+
+
+def test_a_new_row_already_stored_takes_the_full_path(engine: Engine, portal: Engine) -> None:
+    """The delta path never re-ages on top of a stored row it did not apply itself: a stored
+    state that holds a transaction its balances lack is repaired, not kept."""
+    town = small_town(engine)
+    sync_once(feed(engine), portal)
+    with read_only(engine) as s:
+        cid = service.get_customer(s, "1234-1").id
+        before = project.project(s, [cid], today=TODAY)[cid]
+    service_account(town, "1234-1").charge("WA", "9.00", "2026-11-16")
+    with read_only(engine) as s:
+        after = project.project(s, [cid], today=TODAY)[cid]
+    torn = dataclasses.replace(after, services=before.services)
+    with transaction(portal) as p:  # as a torn read would have stored it
+        apply_records(p, [torn], seq=0)
+    result = sync_once(feed(engine), portal)
+    assert result.changes == 1 and result.applied.updated == 1
+    assert_portal_matches_ledger(engine, portal)

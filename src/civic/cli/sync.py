@@ -187,6 +187,14 @@ def run(
         int,
         typer.Option("--batch-size", min=1, max=10_000, help="Changes applied per transaction."),
     ] = sync_run.BATCH,
+    deltas: Annotated[
+        bool,
+        typer.Option(
+            "--deltas/--no-deltas",
+            help="Apply new postings to customers already in the portal from their stored "
+            "state (the delta path); --no-deltas re-reads every changed customer in full.",
+        ),
+    ] = True,
     json_out: JsonOption = False,
 ) -> None:
     """Apply the ledger's changes after the saved cursor to the portal store.
@@ -203,7 +211,7 @@ def run(
         raise
     try:
         if follow_:
-            _follow(feed, engine, interval, batch_size, json_out)
+            _follow(feed, engine, interval, batch_size, json_out, deltas)
             return
         with (
             stop_on_signals() as stop,
@@ -225,7 +233,12 @@ def run(
                 )
 
             result = sync_run.sync_once(
-                feed, engine, batch_size=batch_size, report=report, stop=stop.is_set
+                feed,
+                engine,
+                batch_size=batch_size,
+                report=report,
+                stop=stop.is_set,
+                use_deltas=deltas,
             )
         if json_out:
             print_json(_result_dict(result))
@@ -239,7 +252,12 @@ def run(
 
 
 def _follow(
-    feed: Feed, engine: Engine, interval: float | None, batch_size: int, json_out: bool
+    feed: Feed,
+    engine: Engine,
+    interval: float | None,
+    batch_size: int,
+    json_out: bool,
+    deltas: bool = True,
 ) -> None:
     import json
 
@@ -266,6 +284,7 @@ def _follow(
             batch_size=batch_size,
             on_run=on_run,
             on_error=on_error,
+            use_deltas=deltas,
         )
     if not json_out:
         note(f"Stopped after {stats.runs} runs ({stats.failures} failed).")

@@ -11,8 +11,13 @@ that left the history window are deleted. A check keeps this exact: the set of t
 transactions in the window, as SQL aggregates (count, sum and sum of squares of the ids), must
 equal the stored set plus the new rows. Anything else falls back to the full projection:
 profile changes and merges (``customer`` changes), voids, back-dated rows (before the window
-or in a period the portal no longer keeps), a last payment that left the window, a search
-document that would change, and any check that does not add up.
+or in a period the portal no longer keeps), a new row the portal already holds, a last payment
+that left the window, a search document that would change, and any check that does not add up.
+
+The ledger session must be ONE consistent snapshot taken after the batch's changes were read
+(``civic.sync.feeds.consistent_read``): the new rows, the profiles and the ledger's side of the
+check must describe the same committed state, and so must a fallback's projection, which is
+what the next delta builds on.
 """
 
 from __future__ import annotations
@@ -199,13 +204,14 @@ def apply_deltas(
             else:
                 new[cid].append(t)
     fallback.update(cid for tid, cid in owner.items() if tid not in found)
-    # Rows the portal already holds (a snapshot taken after they were posted) are in its
-    # balances too: not new.
-    held: set[int] = set()
+    # A row the portal already holds was read by an earlier projection (a snapshot or a
+    # fallback that ran ahead of the cursor). Re-ageing on top of the stored balances would
+    # trust that they include it; the full projection trusts nothing stored.
     for chunk in _chunks(sorted(found)):
-        held.update(portal.scalars(select(TRANSACTIONS.c.id).where(TRANSACTIONS.c.id.in_(chunk))))
-    for cid in list(new):
-        new[cid] = [t for t in new[cid] if t.id not in held]
+        fallback.update(
+            owner[tid]
+            for tid in portal.scalars(select(TRANSACTIONS.c.id).where(TRANSACTIONS.c.id.in_(chunk)))
+        )
     cands = [cid for cid in cands if cid not in fallback]
     if not cands:
         result.fallback = sorted(fallback)

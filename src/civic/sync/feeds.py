@@ -9,7 +9,8 @@ page. A snapshot page is identified by a ``mark`` the feed understands (``id:123
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ from civic.db import read_only
 from civic.errors import CivicError
 from civic.ledger import outbox
 from civic.money import to_cents
+from civic.portal.store.apply import apply_records
 from civic.portal.store.records import (
     CommunityInfo,
     CustomerRecord,
@@ -79,6 +81,29 @@ def _today(today: date | None) -> date:
     return today or datetime.now(UTC).date()
 
 
+@contextmanager
+def consistent_read(engine: Engine) -> Iterator[Session]:
+    """A read-only ledger session in which every statement sees the same committed state.
+
+    On PostgreSQL this is a REPEATABLE READ transaction: at the default READ COMMITTED each
+    statement takes a new snapshot, so a projection's balance sums and its rows of transactions
+    could disagree about a posting committed between the two statements (the delta path then
+    trusted that stored state, see ``civic.sync.delta``). A SQLite read transaction in WAL mode
+    is already one snapshot from its first read to its end.
+    """
+    with engine.connect() as conn:
+        options: dict[str, Any] = {"civic_read_only": True}
+        if engine.dialect.name == "postgresql":
+            options["isolation_level"] = "REPEATABLE READ"
+        conn = conn.execution_options(**options)
+        session = Session(bind=conn, expire_on_commit=False)
+        try:
+            yield session
+        finally:
+            session.close()
+            conn.rollback()
+
+
 class LedgerFeed:
     """Reads the ledger database directly (``civic.ledger.outbox`` and the projection)."""
 
@@ -106,15 +131,23 @@ class LedgerFeed:
             ]
 
     def records(self, ids: Sequence[int]) -> dict[int, CustomerRecord]:
-        with read_only(self.engine) as s:
+        with consistent_read(self.engine) as s:
             return project.project(s, ids, today=_today(self.today))
 
     def apply_changes(
         self, portal: Session, changes: Sequence[FeedChange], *, seq: int
     ) -> delta.DeltaResult:
-        """The delta path (``civic.sync.delta``) in the caller's portal transaction."""
-        with read_only(self.engine) as s:
-            return delta.apply_deltas(portal, s, changes, today=_today(self.today), seq=seq)
+        """Apply a batch in the caller's portal transaction: the delta path
+        (``civic.sync.delta``), then the full projection of the customers it left, both read
+        from ONE consistent snapshot of the ledger taken after the batch's changes were read.
+        ``applied`` counts both; ``fallback`` names the customers that took the full path."""
+        today = _today(self.today)
+        with consistent_read(self.engine) as s:
+            done = delta.apply_deltas(portal, s, changes, today=today, seq=seq)
+            if done.fallback:
+                records = project.project(s, done.fallback, today=today)
+                done.applied.add(apply_records(portal, list(records.values()), seq=seq))
+        return done
 
     def snapshot_page(self, mark: str | None, size: int) -> tuple[list[CustomerRecord], str | None]:
         after = 0
@@ -123,7 +156,7 @@ class LedgerFeed:
             if kind != "id":
                 raise ValueError(f"not a mark of this feed: {mark}")
             after = int(value)
-        with read_only(self.engine) as s:
+        with consistent_read(self.engine) as s:
             ids = project.customer_ids_after(s, after, size)
             found = project.project(s, ids, today=_today(self.today))
         records = [found[i] for i in ids if i in found]

@@ -55,12 +55,20 @@ def follow(
     report: Callable[[Progress], None] | None = None,
     on_run: Callable[[RunResult], None] | None = None,
     on_error: Callable[[BaseException, float], None] | None = None,
+    use_deltas: bool = True,
 ) -> FollowStats:
     """Run ``sync_once`` again and again until ``stop`` is set; returns what happened."""
     stats = FollowStats()
     while not stop.is_set():
         try:
-            result = sync_once(feed, portal, batch_size=batch_size, report=report, stop=stop.is_set)
+            result = sync_once(
+                feed,
+                portal,
+                batch_size=batch_size,
+                report=report,
+                stop=stop.is_set,
+                use_deltas=use_deltas,
+            )
         except Exception as exc:  # noqa: BLE001 - recorded, reported, retried
             stats.failures += 1
             stats.consecutive_failures += 1

@@ -144,7 +144,7 @@ def sync_once(
     hook: BatchHook | None = None,
     max_batches: int | None = None,
     snapshot_page: int = SNAPSHOT_PAGE,
-    use_deltas: bool = False,
+    use_deltas: bool = True,
 ) -> RunResult:
     """Bring the portal up to the ledger's newest change (or until ``stop()`` says so)."""
     result = RunResult()
@@ -182,7 +182,7 @@ def _run(
     hook: BatchHook | None,
     max_batches: int | None,
     snapshot_page: int,
-    use_deltas: bool = False,
+    use_deltas: bool = True,
 ) -> None:
     communities = feed.communities()
     if communities:
@@ -218,8 +218,6 @@ def _run(
             if deltas is not None:
                 done: DeltaResult = deltas(s, changes, seq=changes[-1].seq)
                 applied = done.applied
-                records = feed.records(done.fallback) if done.fallback else {}
-                applied.add(apply_records(s, list(records.values()), seq=changes[-1].seq))
             else:
                 applied = apply_records(s, list(records.values()), seq=changes[-1].seq)
             if hook is not None:
