@@ -111,3 +111,33 @@ def test_reference_spellings_are_one_and_agree_with_the_ledger(digits: str, form
     value = form.format(digits)
     assert n.normalise_reference("ssr", value) == f"ssr:SSR{digits}"
     assert n.normalise_reference("SSR", value) == "ssr:" + normalize_ref(value)
+
+
+def test_a_large_batch_is_normalised_in_two_processes_with_the_same_columns() -> None:
+    from civic.matching import records
+
+    sources = [
+        records.SourceRecord(
+            i,
+            1,
+            f"{i:06d}-01",
+            ["Bob", "Mary-Ann", "José", None][i % 4],
+            None,
+            ["O'Brien", "Smith Jr", "McDonald"][i % 3],
+            None,
+            "The Acme Co." if i % 7 == 0 else None,
+            f"{i} N Main Street Apt {i % 5}",
+            None,
+            "97471-1234",
+            f"(541) 555-{i % 10_000:04d}",
+            "Some@Example.org",
+            "active" if i % 2 else "inactive",
+            (("ssr", f"SSR-{i:07d}"),),
+        )
+        for i in range(1, 301)
+    ]
+    serial = records.build(sources, workers=1)
+    parallel = records.build(sources, parallel_from=10)
+    assert parallel == serial
+    assert serial["unique_id"] == list(range(1, 301))
+    assert serial["business_name"][6] == "acme" and serial["business_name"][0] is None

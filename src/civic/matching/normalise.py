@@ -179,6 +179,8 @@ _BUSINESS_NOISE = frozenset({"THE", "INC", "LLC", "LTD", "CO", "CORP", "CORPORAT
 
 def normalise_business_name(text: str | None) -> str | None:
     """``The Acme Co.`` and ``ACME`` give ``acme``; ``&`` and ``and`` are one."""
+    if not text:
+        return None
     words = [w for w in _name_words((text or "").replace("&", " AND ")) if w not in _BUSINESS_NOISE]
     joined = " ".join(words).lower()
     return joined or None

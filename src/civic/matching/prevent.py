@@ -125,6 +125,8 @@ _KEY_COLUMNS = (
 
 
 CACHE_FORMAT = "civic-match-keys/2"
+_BY_ID = 5_000
+"""Customers to key beyond this many are read in one query rather than by id."""
 
 
 def _connect(path: Path | None) -> duckdb.DuckDBPyConnection:
@@ -204,7 +206,9 @@ class _Pool:
                 text(f"SELECT id, version {participating} AND id > :top"), params
             ).all()
             if newer:
-                self._key(session, [int(r[0]) for r in newer], False)
+                # many (a first import): one query for all of them, not look-ups by id
+                above = int(known[1]) if len(newer) > _BY_ID else None
+                self._key(session, [int(r[0]) for r in newer], above=above)
                 self._seen(newer)
             self._refs(session)
             return
@@ -235,7 +239,7 @@ class _Pool:
         for table in ("pool", "names", "seen"):
             self.con.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM stale)")
         if changed:
-            self._key(session, changed, len(changed) > len(current) // 4)
+            self._key(session, changed, above=0 if len(changed) > len(current) // 4 else None)
             wanted = set(changed)
             self._seen([row for row in current if int(row[0]) in wanted])
         self._refs(session)
@@ -254,19 +258,20 @@ class _Pool:
         self.con.execute("INSERT INTO seen SELECT id, version FROM keyed")
         self.con.unregister("keyed")
 
-    def _key(self, session: Session, ids: list[int], everyone: bool) -> None:
-        """Compute and store the keys of customers ``ids`` (all participating ones: one
-        query; a few: by id)."""
+    def _key(self, session: Session, ids: list[int], *, above: int | None) -> None:
+        """Compute and store the keys of customers ``ids``: read by id, or, with ``above``,
+        in one query of every participating customer with a higher id (those not in ``ids``
+        are dropped)."""
         # one packed string per customer: a tenth of the Python objects of a row of columns
         packed = " || :sep || ".join(f"coalesce({c}, '')" for c in _KEY_COLUMNS[1:])
         base = f"SELECT CAST(id AS VARCHAR(20)) || :sep || {packed} FROM customers "
         rows: list[str] = []
-        if everyone:
+        if above is not None:
             query = text(
                 base + "WHERE community_id = :community AND status IN ('active', 'inactive') "
-                "AND merged_into_id IS NULL"
+                "AND merged_into_id IS NULL AND id > :top"
             )
-            params = {"sep": _SEP, "community": self.community_id}
+            params = {"sep": _SEP, "community": self.community_id, "top": above}
             rows = list(session.execute(query, params).scalars())
         else:
             query = text(base + "WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
