@@ -97,3 +97,26 @@ def test_an_empty_feed(api, feed):
         "latest_seq": 0,
         "caught_up": True,
     }
+
+
+def test_communities_carry_the_service_level_portal_eligible_flag(town, feed, reader, engine):
+    from sqlalchemy import update
+
+    from civic.db import transaction
+    from civic.ledger.tables import Service
+
+    _busy_town(town)
+    with transaction(engine) as s:
+        s.execute(update(Service).where(Service.code == "GA").values(portal_eligible=False))
+
+    r = feed.get("/api/v1/changes/communities")
+
+    assert r.status_code == 200, r.text
+    (springfield,) = r.json()["communities"]
+    assert springfield["code"] == "SPRINGFIELD" and springfield["name"]
+    flags = {s["code"]: s["portal_eligible"] for s in springfield["services"]}
+    assert flags == {"GA": False, "SE": True, "WA": True}
+    assert [s["code"] for s in springfield["services"]] == sorted(flags)
+    assert all(s["name"] for s in springfield["services"])
+    # the feed's scope, like the changes themselves
+    assert reader.get("/api/v1/changes/communities").status_code == 403

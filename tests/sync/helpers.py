@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from civic.db import read_only, transaction
 from civic.ledger import outbox, service
 from civic.ledger.tables import Customer
-from civic.portal.store.read import stored_record
+from civic.portal.store.read import customer_by_account, stored_record
 from civic.portal.store.tables import PortalCustomer
 from civic.sync import project
 from tests.builders import Town
@@ -58,3 +58,10 @@ def small_town(ledger: Engine) -> Town:
 def latest_seq(ledger: Engine) -> int:
     with read_only(ledger) as s:
         return outbox.last_seq(s)
+
+
+def portal_row(portal: Engine, account: str) -> PortalCustomer:
+    with read_only(portal) as s:
+        row = customer_by_account(s, account)
+        assert row is not None
+        return row

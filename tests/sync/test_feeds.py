@@ -9,11 +9,12 @@ import time
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from civic.db import read_only, transaction
 from civic.ledger import service, tokens
-from civic.ledger.tables import Customer
+from civic.ledger.tables import Customer, Service
 from civic.merge.apply import apply_merge, list_merges, undo_merge
 from civic.portal.store import state as store_state
 from civic.portal.store.search import search
@@ -22,7 +23,13 @@ from civic.sync.follow import follow
 from civic.sync.run import sync_once
 from tests.api.conftest import LiveApi
 from tests.builders import Town
-from tests.sync.helpers import TODAY, assert_portal_matches_ledger, latest_seq, small_town
+from tests.sync.helpers import (
+    TODAY,
+    assert_portal_matches_ledger,
+    latest_seq,
+    portal_row,
+    small_town,
+)
 
 
 def http_feed(api: LiveApi) -> HttpFeed:
@@ -49,6 +56,42 @@ def test_the_http_feed_gives_the_same_portal(engine: Engine, portal: Engine, api
     # the same rows from the direct feed: nothing to rewrite
     again = sync_once(LedgerFeed(engine, today=TODAY), portal)
     assert again.applied.written == 0
+
+
+def _snapshot(feed: HttpFeed | LedgerFeed) -> list[object]:
+    records: list[object] = []
+    mark: str | None = None
+    while True:
+        page, mark = feed.snapshot_page(mark, 2)
+        records.extend(page)
+        if mark is None:
+            return records
+
+
+def test_both_feeds_give_identical_records(engine: Engine, portal: Engine, api: LiveApi) -> None:
+    """The same ledger read directly and over HTTP: the same changes (with what changed), the
+    same customer records, the same snapshot, and the same communities with the services that
+    are not ``portal_eligible``."""
+    town = small_town(engine)
+    town.customer("Hal Http", "7100-1").charge("SE", "8.00", "2026-10-15")
+    with transaction(engine) as s:
+        s.execute(update(Service).where(Service.code == "GA").values(portal_eligible=False))
+        ids = list(s.scalars(select(Customer.id).order_by(Customer.id)))
+    direct, http = LedgerFeed(engine, today=TODAY), http_feed(api)
+    try:
+        assert http.changes(0, 1000) == direct.changes(0, 1000)
+        assert all(c.entity and c.op for c in http.changes(0, 1000))
+        assert http.records(ids) == direct.records(ids)
+        assert _snapshot(http) == _snapshot(direct)
+        assert http.communities() == direct.communities()
+        (springfield,) = http.communities()
+        assert springfield.ineligible_services == ("GA",)
+        # so a portal fed over HTTP judges eligibility as one fed directly
+        sync_once(http, portal)
+    finally:
+        http.close()
+    row = portal_row(portal, "002001-01")
+    assert not row.visible and row.ineligible_reason == "no_eligible_charges"
 
 
 def test_a_bad_token_is_a_clear_error_and_is_recorded(

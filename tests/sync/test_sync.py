@@ -14,24 +14,22 @@ from civic.ledger import outbox, service
 from civic.ledger.tables import OutboxEntry, Service
 from civic.portal.store import state as store_state
 from civic.portal.store.apply import apply_records
-from civic.portal.store.read import customer_by_account
 from civic.portal.store.search import search
 from civic.portal.store.tables import PortalCustomer
 from civic.sync.feeds import FeedChange, LedgerFeed
 from civic.sync.run import sync_once
 from tests.builders import Town
-from tests.sync.helpers import TODAY, assert_portal_matches_ledger, latest_seq, small_town
+from tests.sync.helpers import (
+    TODAY,
+    assert_portal_matches_ledger,
+    latest_seq,
+    portal_row,
+    small_town,
+)
 
 
 def feed(ledger: Engine) -> LedgerFeed:
     return LedgerFeed(ledger, today=TODAY)
-
-
-def portal_row(portal: Engine, account: str) -> PortalCustomer:
-    with read_only(portal) as s:
-        row = customer_by_account(s, account)
-        assert row is not None
-        return row
 
 
 def test_first_sync_is_a_snapshot_equal_to_the_ledger(engine: Engine, portal: Engine) -> None:

@@ -230,7 +230,14 @@ class HttpFeed:
     def changes(self, after: int, limit: int) -> list[FeedChange]:
         page = self._get("/changes", after=after, limit=min(limit, HTTP_PAGE))
         return [
-            FeedChange(int(c["seq"]), datetime.fromisoformat(c["at"]), int(c["customer_id"]))
+            FeedChange(
+                int(c["seq"]),
+                datetime.fromisoformat(c["at"]),
+                int(c["customer_id"]),
+                c.get("entity"),
+                None if c.get("entity_id") is None else int(c["entity_id"]),
+                c.get("op"),
+            )
             for c in page["changes"]
         ]
 
@@ -332,7 +339,21 @@ class HttpFeed:
         return records, (f"offset:{nxt}" if nxt is not None else None)
 
     def communities(self) -> list[CommunityInfo]:
-        return []
+        """From ``/changes/communities``, with the services not ``portal_eligible``; none
+        from a ledger API too old to have it (the portal keeps its own setting then)."""
+        page = self._get("/changes/communities")
+        if page is None:
+            return []
+        return [
+            CommunityInfo(
+                code=c["code"],
+                name=c["name"],
+                ineligible_services=tuple(
+                    sorted(s["code"] for s in c["services"] if not s["portal_eligible"])
+                ),
+            )
+            for c in page["communities"]
+        ]
 
     def close(self) -> None:
         self.client.close()
