@@ -9,7 +9,7 @@ means active / yes for a new one); any other blank cell clears the field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -165,10 +165,17 @@ class CustomerImporter:
         early_ids: list[int] = []
         if self.screening is not None and new:
             pending, new = new, []
+            against: list[int] | None = None
             for step in range(PASSES):
                 final = step == PASSES - 1 or not store
                 create, more, hold, pending = screen_rows(
-                    session, self.scope, self.screening, pending, outcome, defer_related=not final
+                    session,
+                    self.scope,
+                    self.screening,
+                    pending,
+                    outcome,
+                    defer_related=not final,
+                    against=against,
                 )
                 attached += more
                 held += hold
@@ -176,7 +183,8 @@ class CustomerImporter:
                     new = create
                     break
                 # the deferred rows are screened again against these customers
-                early_ids += self._insert(session, create)
+                against = self._insert(session, create)
+                early_ids += against
                 early += create
         outcome.added, outcome.updated = len(early) + len(new), len(changes)
         if store and (early or new or changes):
@@ -308,14 +316,16 @@ def screen_rows(
     outcome: Outcome,
     *,
     defer_related: bool = False,
+    against: Sequence[int] | None = None,
 ) -> tuple[list[CustomerRow], list[Attachment], list[tuple[Incoming, Verdict]], list[CustomerRow]]:
     """Split rows that would create customers by the screening's verdicts: (to create now, to
     attach, to hold, to screen again once this pass's customers exist); counts each path in
     ``outcome`` (a deferred row is counted when it is screened again). With
     ``defer_related``, a row that may be the same customer as an earlier row created in this
-    pass is deferred (``imports_screen.defer``)."""
+    pass is deferred (``imports_screen.defer``); ``against`` limits the scoring to the
+    customers the previous pass created."""
     incoming = [r.incoming() for r in rows]
-    verdicts = screening.screen(session, scope, incoming)
+    verdicts = screening.screen(session, scope, incoming, against)
     deferred = defer(verdicts, screening.related(incoming)) if defer_related else set()
     create: list[CustomerRow] = []
     attached: list[Attachment] = []

@@ -320,9 +320,12 @@ class OrderImporter:
         keep: list[OrderRow] = [r for r in records if r.customer_id is not None]
         attached: list[Attachment] = []
         held: list[tuple[Incoming, Verdict]] = []
+        against: list[int] | None = None
         for step in range(PASSES):
             final = step == PASSES - 1 or not store
-            pending = self._pass(session, pending, outcome, store, not final, keep, attached, held)
+            pending, against = self._pass(
+                session, pending, outcome, store, not final, against, keep, attached, held
+            )
             if not pending:
                 break
         if store:
@@ -339,14 +342,16 @@ class OrderImporter:
         outcome: Outcome,
         store: bool,
         defer_related: bool,
+        against: list[int] | None,
         keep: list[OrderRow],
         attached: list[Attachment],
         held: list[tuple[Incoming, Verdict]],
-    ) -> list[OrderRow]:
-        """One screening pass (see ``_screen``): returns the rows deferred to the next."""
+    ) -> tuple[list[OrderRow], list[int]]:
+        """One screening pass (see ``_screen``), scoring only ``against`` these customers when
+        given: returns the rows deferred to the next pass and the customers created."""
         assert self.screening is not None
         whos = [r.who for r in pending if r.who]
-        verdicts = self.screening.screen(session, self.scope, whos)
+        verdicts = self.screening.screen(session, self.scope, whos, against)
         later: set[str | None] = set()
         if defer_related:
             related = [
@@ -397,17 +402,18 @@ class OrderImporter:
             else:
                 create.setdefault(who.account_number, []).append(row)
         outcome.created += len(create)
+        created: list[int] = []
         if store:
-            self._create(session, create)  # now: a deferred row is screened against them
+            created = self._create(session, create)  # now: deferred rows are scored against them
         for rows in create.values():
             keep.extend(rows)
-        return deferred
+        return deferred, created
 
-    def _create(self, session: Session, create: dict[str, list[OrderRow]]) -> None:
+    def _create(self, session: Session, create: dict[str, list[OrderRow]]) -> list[int]:
         """Create the customers of rows that matched no one (the first row of each account
-        gives the customer's fields)."""
+        gives the customer's fields); returns their ids."""
         if not create:
-            return
+            return []
         rows = []
         for number, orders in create.items():
             who = orders[0].who
@@ -429,6 +435,7 @@ class OrderImporter:
             self.accounts.add(row.account, cid)
             for order in create[row.account]:
                 order.customer_id = cid
+        return ids
 
     def _stored(self, session: Session, numbers: list[str]) -> dict[str, Mapping[str, Any]]:
         o = ORDERS.c

@@ -78,8 +78,16 @@ class Screening(Protocol):
         ``reference only: ...`` when there is no saved model)."""
         ...
 
-    def screen(self, session: Session, scope: Scope, rows: Sequence[Incoming]) -> list[Verdict]:
-        """One verdict per row, in order."""
+    def screen(
+        self,
+        session: Session,
+        scope: Scope,
+        rows: Sequence[Incoming],
+        against: Sequence[int] | None = None,
+    ) -> list[Verdict]:
+        """One verdict per row, in order. ``against``: score only against these customers
+        (those an earlier pass of the batch created: the rows were already screened against
+        everyone else)."""
         ...
 
     def hold(

@@ -431,7 +431,13 @@ class ImportScreening:
 
     # -- screening a batch ----------------------------------------------------------------
 
-    def screen(self, session: Session, scope: Scope, rows: Sequence[Incoming]) -> list[Verdict]:
+    def screen(
+        self,
+        session: Session,
+        scope: Scope,
+        rows: Sequence[Incoming],
+        against: Sequence[int] | None = None,
+    ) -> list[Verdict]:
         verdicts: list[Verdict | None] = [None] * len(rows)
         keys = [row_key(scope.community_id, r.raw) for r in rows]
         for i, verdict in self._earlier(session, scope, keys).items():
@@ -445,7 +451,8 @@ class ImportScreening:
                         break
         rest = [i for i, v in enumerate(verdicts) if v is None]
         if rest and self.model is not None:
-            for i, verdict in self._scored(session, scope, [(i, rows[i]) for i in rest]).items():
+            scored = self._scored(session, scope, [(i, rows[i]) for i in rest], against)
+            for i, verdict in scored.items():
                 verdicts[i] = verdict
         return [v if v is not None else Verdict("create") for v in verdicts]
 
@@ -502,16 +509,25 @@ class ImportScreening:
         return {key: cid for key, (_rank, cid) in best.items()}
 
     def _scored(
-        self, session: Session, scope: Scope, rows: Sequence[tuple[int, Incoming]]
+        self,
+        session: Session,
+        scope: Scope,
+        rows: Sequence[tuple[int, Incoming]],
+        against: Sequence[int] | None = None,
     ) -> dict[int, Verdict]:
         assert self.model is not None
+        ids = [(-(i + 1), row) for i, row in rows]
         if self._pool is None or self._pool.community_id != scope.community_id:
             self.close()
             path = cache_path(self.cache, scope.community_id) if self.cache else None
             self._pool = _Pool(scope.community_id, path)
-        self._pool.refresh(session)
-        ids = [(-(i + 1), row) for i, row in rows]
-        candidates = self._pool.candidates(ids)
+            against = None  # a new pool: refresh it and find candidates the usual way
+        if against is None:
+            self._pool.refresh(session)
+            candidates = self._pool.candidates(ids)
+        else:
+            # the rows were screened against everyone else in the previous pass
+            candidates = sorted(set(against))
         if not candidates:
             return {}
         sources = _sources(session, candidates)
