@@ -102,9 +102,10 @@ class Screening(Protocol):
         ...
 
 
-PASSES = 3
-"""Screening passes over one batch at most: rows that may duplicate a row created in the same
-pass wait for the next; the last pass creates what is left."""
+PASSES = 2
+"""Screening passes over one batch: rows that may duplicate a row created in the first pass
+are scored against the customers it created in the second, which creates what is left (two
+such rows that only match each other are both created; `civic match run` finds them)."""
 
 
 def defer(verdicts: Sequence[Verdict], related: Sequence[set[int]]) -> set[int]:

@@ -124,7 +124,13 @@ _KEY_COLUMNS = (
 )
 
 
-CACHE_FORMAT = "civic-match-keys/2"
+CACHE_FORMAT = f"civic-match-keys/3 duckdb {duckdb.__version__}"
+"""The keys are stored as DuckDB's 64-bit hash of kind and value (a collision only adds a
+candidate, which the model then scores): a new DuckDB may hash differently, so its version is
+part of the format."""
+_HASHED = (
+    "INSERT INTO {into} SELECT id, hash(kind || ':' || key) FROM ({keys}) WHERE key IS NOT NULL"
+)
 _BY_ID = 5_000
 """Customers to key beyond this many are read in one query rather than by id."""
 
@@ -178,11 +184,11 @@ class _Pool:
         self.community_id = community_id
         self.con = _connect(path)
         for ddl in (
-            "CREATE TABLE IF NOT EXISTS pool (id BIGINT, kind VARCHAR, key VARCHAR)",
+            "CREATE TABLE IF NOT EXISTS pool (id BIGINT, h UBIGINT)",
             "CREATE TABLE IF NOT EXISTS names "
             "(id BIGINT, first_name VARCHAR, last_name VARCHAR, business_name VARCHAR)",
             "CREATE TABLE IF NOT EXISTS seen (id BIGINT, version INTEGER)",
-            "CREATE TABLE IF NOT EXISTS refpool (id BIGINT, kind VARCHAR, key VARCHAR)",
+            "CREATE TABLE IF NOT EXISTS refpool (id BIGINT, h UBIGINT)",
             "CREATE TABLE IF NOT EXISTS refs_seen (refs BIGINT, top BIGINT)",
         ):
             self.con.execute(ddl)
@@ -292,7 +298,9 @@ class _Pool:
         )
         self.con.unregister("fresh")
         self.con.unregister("wanted")
-        self.con.execute("INSERT INTO pool " + _KEYS_SQL.format(k="fresh_k", names=_STORED_NAME))
+        self.con.execute(
+            _HASHED.format(keys=_KEYS_SQL.format(k="fresh_k", names=_STORED_NAME), into="pool")
+        )
         self.con.execute("INSERT INTO names " + _NAMES_SQL.format(k="fresh_k"))
         self.con.execute("DROP TABLE fresh_k")
 
@@ -325,7 +333,9 @@ class _Pool:
                 }
             )
             self.con.register("fresh_refs", table)
-            self.con.execute("INSERT INTO refpool " + _REF_KEYS_SQL.format(source="fresh_refs"))
+            self.con.execute(
+                _HASHED.format(keys=_REF_KEYS_SQL.format(source="fresh_refs"), into="refpool")
+            )
             self.con.unregister("fresh_refs")
         self.con.execute("DELETE FROM refs_seen")
         self.con.execute("INSERT INTO refs_seen VALUES (?, ?)", [int(stamp[0]), int(stamp[1])])
@@ -360,15 +370,15 @@ class _Pool:
                 + _KEYS_SQL.format(k="incoming_k", names=_SWAPPED)
                 + ") UNION ALL SELECT * FROM ("
                 + _REF_KEYS_SQL.format(source="incoming_refs")
-                + ")), wanted AS (SELECT DISTINCT kind, key FROM keys), "
+                + ")), wanted AS (SELECT DISTINCT hash(kind || ':' || key) AS h FROM keys "
+                "WHERE key IS NOT NULL), "
                 "everyone AS (SELECT * FROM pool UNION ALL SELECT * FROM refpool), "
                 # one pass over the keys: every customer holding a wanted key is a hit, so a
                 # key's hits are all its holders
-                "hits AS MATERIALIZED (SELECT p.id, kind, key FROM everyone p "
-                "JOIN wanted USING (kind, key)), "
-                "usable AS (SELECT kind, key FROM hits GROUP BY kind, key "
+                "hits AS MATERIALIZED (SELECT p.id, h FROM everyone p JOIN wanted USING (h)), "
+                "usable AS (SELECT h FROM hits GROUP BY h "
                 f"HAVING count(*) <= {COMMON_KEY}) "
-                "SELECT DISTINCT h.id FROM hits h SEMI JOIN usable USING (kind, key)"
+                "SELECT DISTINCT hits.id FROM hits SEMI JOIN usable USING (h)"
             ).fetchall()
         finally:
             self.con.unregister("incoming")
