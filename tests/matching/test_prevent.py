@@ -381,3 +381,59 @@ def test_the_ledger_does_not_import_matching() -> None:
         lines = module.read_text(encoding="utf-8").splitlines()
         imports = [x for x in lines if x.lstrip().startswith(("import ", "from "))]
         assert not [x for x in imports if "civic.matching" in x or "import matching" in x]
+
+
+# -- the candidate-key cache beside a SQLite ledger -------------------------------------------
+
+
+def _candidates_of(engine: Engine, base: Path, row: dict[str, str]) -> list[str]:
+    """The account numbers the key pool (cached beside ``base``) offers for one row."""
+    from civic.ledger.imports_screen import Incoming
+    from civic.matching.prevent import _Pool, cache_path
+
+    with read_only(engine) as s:
+        comm = ledger.get_community(s, COMMUNITY)
+        pool = _Pool(comm.id, cache_path(base, comm.id))
+        try:
+            pool.refresh(s)
+            ids = pool.candidates([(-1, Incoming(2, None, row, (), row))])
+        finally:
+            pool.close()
+        found = s.scalars(select(Customer.account_number).where(Customer.id.in_(ids)))
+        return sorted(found)
+
+
+def test_the_key_cache_follows_the_ledger_and_never_outlives_it(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from civic.db import make_engine
+
+    path = tmp_path / "ledger.db"
+    row = {"first_name": "Bob", "last_name": "Yu", "service_address": "1 Oak St", "zip": "97001"}
+
+    def ledger_with(*people: tuple[str, str, str]) -> Engine:
+        shutil.copy(sqlite_template, path)
+        engine = make_engine(f"sqlite:///{path}")
+        town = Town(engine, community=COMMUNITY)
+        for i, (name, address, zip_code) in enumerate(people):
+            town.customer(name, f"{7000 + i:06d}-01", service_address=address, zip=zip_code)
+        return engine
+
+    alice, carol = ("Alice Zed", "5 Elm St", "97002"), ("Carol Ng", "9 Pine St", "97003")
+    bob = ("Bob Yu", "1 Oak St", "97001")
+    first = ledger_with(alice, carol)
+    assert _candidates_of(first, path, row) == []
+    Town(first, community=COMMUNITY).customer(
+        "Bob Yu", "007100-01", service_address="1 Oak St", zip="97001"
+    )
+    # a customer added since the keys were cached is keyed at the next import
+    assert _candidates_of(first, path, row) == ["007100-01"]
+    assert list(tmp_path.glob("ledger.db.match-keys-c*.duckdb"))
+    first.dispose()
+
+    # the ledger made again at the same path: the same ids and versions, other people
+    second = ledger_with(bob, carol, alice)
+    assert _candidates_of(second, path, row) == ["007000-01"]
+    second.dispose()

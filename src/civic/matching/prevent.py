@@ -147,7 +147,7 @@ def _connect(path: Path | None) -> duckdb.DuckDBPyConnection:
             con.execute("CREATE TABLE IF NOT EXISTS meta (format VARCHAR)")
             found = con.execute("SELECT format FROM meta").fetchall()
             if found != [(CACHE_FORMAT,)]:
-                for table in ("pool", "names", "seen", "refpool", "refs_seen", "meta"):
+                for table in ("pool", "names", "seen", "refpool", "refs_seen", "ledger", "meta"):
                     con.execute(f"DROP TABLE IF EXISTS {table}")
                 con.execute("CREATE TABLE meta (format VARCHAR)")
                 con.execute("INSERT INTO meta VALUES (?)", [CACHE_FORMAT])
@@ -193,7 +193,27 @@ class _Pool:
         ):
             self.con.execute(ddl)
 
+    def _check_ledger(self, session: Session) -> None:
+        """Forget every key when the ledger is not the one they were computed from (a ledger
+        file made again at the same path, by ``civic demo --force`` say): the first customer
+        of the community, with the microsecond it was created, identifies it."""
+        first = session.execute(
+            text(
+                "SELECT id, created_at FROM customers WHERE id = "
+                "(SELECT min(id) FROM customers WHERE community_id = :community)"
+            ),
+            {"community": self.community_id},
+        ).first()
+        stamp = f"{first[0]} {first[1]}" if first else ""
+        self.con.execute("CREATE TABLE IF NOT EXISTS ledger (stamp VARCHAR)")
+        if self.con.execute("SELECT stamp FROM ledger").fetchall() == [(stamp,)]:
+            return
+        for table in ("pool", "names", "seen", "refpool", "refs_seen", "ledger"):
+            self.con.execute(f"DELETE FROM {table}")
+        self.con.execute("INSERT INTO ledger VALUES (?)", [stamp])
+
     def refresh(self, session: Session) -> None:
+        self._check_ledger(session)
         participating = (
             "FROM customers WHERE community_id = :community "
             "AND status IN ('active', 'inactive') AND merged_into_id IS NULL"
