@@ -37,6 +37,7 @@ import json
 import random
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -241,6 +242,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, action="append", help="1 (the town) or 10 (1M).")
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--work", type=Path, help="Keep prepared ledgers here between runs.")
+    parser.add_argument("--repeat", type=int, default=3, help="Imports timed per case (median).")
     args = parser.parse_args()
     work_dir = args.work or Path(tempfile.mkdtemp(prefix="civic_bench_prevent_"))
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -262,19 +264,26 @@ def main() -> None:
         )
         for label in ("cold", "warm"):
             trial = work_dir / "trial.db"
-            for old in work_dir.glob("trial.db*"):
-                old.unlink()
-            shutil.copy(ledger, trial)
-            url = f"sqlite:///{trial}"
-            if label == "warm":  # an earlier import left the candidate keys cached
-                run(CIVIC, "import", "customers", str(warm_up), "--db", url, "--json")
-            seconds, peak, out = run(
-                CIVIC, "import", "customers", str(incoming), "--db", url, "--json"
-            )
-            s = json.loads(out)
+            walls: list[float] = []
+            inside: list[float] = []
+            for _ in range(args.repeat):
+                for old in work_dir.glob("trial.db*"):
+                    old.unlink()
+                shutil.copy(ledger, trial)
+                url = f"sqlite:///{trial}"
+                if label == "warm":  # an earlier import left the candidate keys cached
+                    run(CIVIC, "import", "customers", str(warm_up), "--db", url, "--json")
+                seconds, peak, out = run(
+                    CIVIC, "import", "customers", str(incoming), "--db", url, "--json"
+                )
+                s = json.loads(out)
+                walls.append(seconds)
+                inside.append(s["seconds"])
+            seconds = statistics.median(walls)
             print(
                 f"{existing:,} existing customers, {s['read']:,} incoming rows, {label} key cache: "
-                f"{seconds:.1f} s wall ({s['seconds']:.1f} s in the import) = "
+                f"{seconds:.1f} s wall median of {', '.join(f'{w:.1f}' for w in walls)} "
+                f"({statistics.median(inside):.1f} s in the import) = "
                 f"{s['read'] / seconds:,.0f} rows/s, peak RSS {peak:.2f} GiB; "
                 f"{s['attached_by_reference']:,} attached by reference, "
                 f"{s['attached_by_score']:,} by score, {s['held']:,} held, "
