@@ -19,7 +19,7 @@ from civic.cli.common import (
 from civic.cli.output import console, err_console, print_json
 from civic.ledger import service
 from civic.ledger.parsing import parse_date
-from civic.merge.apply import apply_merge, list_merges, undo_merge
+from civic.merge.apply import account_numbers, apply_merge, list_merges, undo_merge
 from civic.merge.plan import MERGE_FIELDS, MergePlan, make_plan, parse_overrides
 from civic.money import format_cents, to_decimal
 
@@ -283,14 +283,14 @@ def list_(
     """List merges, newest first, with who made them and whether they were undone."""
     with reading(db) as session:
         rows = []
-        for m in list_merges(session, limit):
-            src = service.get_customer_by_id(session, m.source_id)
-            dst = service.get_customer_by_id(session, m.survivor_id)
+        merges = list_merges(session, limit)
+        accounts = account_numbers(session, merges)
+        for m in merges:
             rows.append(
                 {
                     "id": m.id,
-                    "source": src.account_number,
-                    "survivor": dst.account_number,
+                    "source": accounts[m.source_id],
+                    "survivor": accounts[m.survivor_id],
                     "at": m.created_at,
                     "by": m.created_by,
                     "forced": m.forced,

@@ -624,3 +624,12 @@ def list_merges(
     if community_ids is not None:
         stmt = stmt.where(Merge.community_id.in_(list(community_ids)))
     return list(session.scalars(stmt))
+
+
+def account_numbers(session: Session, merges: Sequence[Merge]) -> dict[int, str]:
+    """The account numbers of every source and survivor of these merges, in one query."""
+    ids = sorted({m.source_id for m in merges} | {m.survivor_id for m in merges})
+    if not ids:
+        return {}
+    rows = session.execute(select(Customer.id, Customer.account_number).where(Customer.id.in_(ids)))
+    return {int(cid): str(number) for cid, number in rows}

@@ -32,7 +32,13 @@ from civic.ledger import service
 from civic.ledger.parsing import parse_date
 from civic.ledger.staff import StaffView, authenticate, end_sessions
 from civic.ledger.tables import Community, Customer
-from civic.merge.apply import apply_merge, get_merge, list_merges, undo_merge
+from civic.merge.apply import (
+    account_numbers,
+    apply_merge,
+    get_merge,
+    list_merges,
+    undo_merge,
+)
 from civic.merge.plan import MERGE_FIELDS, make_plan
 from civic.money import format_cents
 
@@ -240,6 +246,7 @@ def merge_apply(
 
 def _merge_rows(session: Session, user: StaffView, merges: list[Any]) -> list[dict[str, Any]]:
     rows = []
+    accounts = account_numbers(session, merges)
     for m in merges:
         code = _community_code(session, m.community_id)
         if not user.may_see(code):
@@ -248,8 +255,8 @@ def _merge_rows(session: Session, user: StaffView, merges: list[Any]) -> list[di
             {
                 "merge": m,
                 "community": code,
-                "source": service.get_customer_by_id(session, m.source_id).account_number,
-                "survivor": service.get_customer_by_id(session, m.survivor_id).account_number,
+                "source": accounts[m.source_id],
+                "survivor": accounts[m.survivor_id],
             }
         )
     return rows
