@@ -189,3 +189,34 @@ def test_a_new_row_already_stored_takes_the_full_path(engine: Engine, portal: En
     result = sync_once(feed(engine), portal)
     assert result.changes == 1 and result.applied.updated == 1
     assert_portal_matches_ledger(engine, portal)
+
+
+def test_periods_not_read_still_age_exactly(engine: Engine, portal: Engine) -> None:
+    """The delta path reads only the stored periods a re-age can change (from the chunk's
+    oldest new debit on, and any with something outstanding); the fully paid older ones only
+    age, by one statement. All of it in one batch, compared with the projection."""
+    town = small_town(engine)
+    paid_up = town.customer("Paid Up", "8001-1")
+    for month in ("07", "08", "09"):
+        paid_up.charge("WA", "10.00", f"2026-{month}-15")
+    paid_up.pay("30.00", "2026-09-20")
+    owes = town.customer("Owes Old", "8002-1")
+    owes.charge("WA", "10.00", "2026-07-15").charge("SE", "10.00", "2026-08-15")
+    late = town.customer("Late Debit", "8003-1")
+    late.charge("WA", "10.00", "2026-07-15").charge("WA", "10.00", "2026-08-15")
+    late.pay("20.00", "2026-08-20")
+    sync_once(feed(engine), portal)
+    paid_up.charge("WA", "12.00", "2026-11-15")  # a new period: the older three age
+    owes.pay("15.00", "2026-11-20")  # credits only: pays July, part of August
+    late.charge("WA", "4.00", "2026-08-16")  # a debit in a fully paid old period
+    paid_up.charge("SE", "3.00", "2026-10-15")  # a first period of another service
+    done = apply_pending(engine, portal)
+    assert done.fallback == [] and done.applied.updated == 3
+    assert_portal_matches_ledger(engine, portal)
+    with read_only(engine) as s:
+        cid = service.get_customer(s, "8001-1").id
+    with read_only(portal) as p:
+        record = stored_record(p, cid)
+    assert record is not None
+    water = next(s for s in record.services if s.service == "WA")
+    assert [(p.period_end.month, p.age) for p in water.periods] == [(11, 0), (9, 1), (8, 2), (7, 3)]

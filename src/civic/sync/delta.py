@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from civic.ledger.balances import age_service
@@ -41,7 +41,6 @@ from civic.portal.store.apply import (
     TRANSACTIONS,
     ApplyResult,
     _communities,
-    _customer_row,
     _update_customers,
     rules_of,
 )
@@ -69,6 +68,23 @@ PROFILE_FIELDS = (
     "phone",
 )
 """What the search index and typo dictionary hold: a change here takes the full path."""
+UPDATED_FIELDS = (
+    "mailing_address",
+    "city",
+    "state",
+    "zip",
+    "email",
+    "status",
+    "online_access",
+    "master_account",
+    "merged_into_account",
+)
+"""The profile fields a delta rewrites (besides alerts and the version)."""
+HASHED_FIELDS = (
+    "id", "community", "account_number", "first_name", "middle_name", "last_name", "suffix",
+    "business_name", "service_address", "mailing_address", "city", "state", "zip", "phone",
+    "email", "status", "online_access", "master_account", "merged_into_account",
+)  # fmt: skip
 
 Fingerprint = tuple[int, int, int]
 Stored = dict[str, tuple[str, int, int, dict[date, tuple[int, int, int]]]]
@@ -164,7 +180,8 @@ def apply_deltas(
         by_cid[c.customer_id].append(c)
     fallback: set[int] = set()
     wanted = sorted(cid for cid, cs in by_cid.items() if _eligible_for_delta(cs))
-    fallback.update(cid for cid in by_cid if cid not in set(wanted))
+    chosen = set(wanted)
+    fallback.update(cid for cid in by_cid if cid not in chosen)
     stored: dict[int, Any] = {}
     for chunk in _chunks(wanted):
         for found_row in portal.execute(
@@ -217,19 +234,7 @@ def apply_deltas(
         result.fallback = sorted(fallback)
         return result
     in_ledger = _fingerprints(ledger, Transaction.__table__, cands, start)
-    in_portal = _fingerprints(portal, TRANSACTIONS, cands, start)
-    for cid in cands:
-        have = in_portal.get(cid, (0, 0, 0))
-        add = txn_fingerprint(t.id for t in new.get(cid, ()))
-        total = (have[0] + add[0], have[1] + add[1], have[2] + add[2])
-        if total != in_ledger.get(cid, (0, 0, 0)):
-            fallback.add(cid)
-    cands = [cid for cid in cands if cid not in fallback]
-    touched: dict[int, set[str]] = {
-        cid: {services[t.service_id][0] for t in new.get(cid, ())} for cid in cands
-    }
     kept: dict[int, Stored] = defaultdict(dict)
-    past_due: set[tuple[int, str]] = set()
     for chunk in _chunks(cands):
         for cid, code, name, balance, unapplied in portal.execute(
             select(
@@ -241,10 +246,43 @@ def apply_deltas(
             ).where(SERVICES.c.customer_id.in_(chunk))
         ).all():
             kept[cid][code] = (name, balance, unapplied, {})
-        # Only the periods of the services a change touched are read and re-aged; of the
-        # others, whether one is past due (for the payment status).
+    # The check: the ledger's window = the stored set + the new rows. The stored set's
+    # fingerprint is in the stored content hash (the sync is the store's only writer, and
+    # writes rows and hash together): when the stored profile and balances with the ledger's
+    # fingerprint less the new rows hash to the stored digest, the stored set is that one.
+    # Otherwise (a window that moved, a store hashed another way) the store is asked.
+    expect: dict[int, Fingerprint] = {}
+    unproven: list[int] = []
+    for cid in cands:
+        add = txn_fingerprint(t.id for t in new.get(cid, ()))
+        total = in_ledger.get(cid, (0, 0, 0))
+        expect[cid] = (total[0] - add[0], total[1] - add[1], total[2] - add[2])
+        if _stored_hash(stored[cid], kept[cid], expect[cid]) != stored[cid]["content_hash"]:
+            unproven.append(cid)
+    in_portal = _fingerprints(portal, TRANSACTIONS, unproven, start)
+    fallback.update(cid for cid in unproven if in_portal.get(cid, (0, 0, 0)) != expect[cid])
+    cands = [cid for cid in cands if cid not in fallback]
+    touched: dict[int, set[str]] = {
+        cid: {services[t.service_id][0] for t in new.get(cid, ())} for cid in cands
+    }
+    past_due: set[tuple[int, str]] = set()
+    since: dict[int, date | None] = {}
+    """Per customer, the threshold its touched periods were read from (see below)."""
+    for chunk in _chunks(cands):
+        # Only the periods of the services a change touched are re-aged, and of those only
+        # the periods that can change: credits pay the oldest period first, so a stored
+        # period older than every new debit of the chunk with nothing outstanding stays
+        # fully paid (the credits only grow, the debits before it are the same); only its
+        # age moves, by the number of new periods, which one UPDATE does (``_write``). Of the
+        # services not touched, only whether one is past due (for the payment status).
         codes = sorted(set().union(*(touched[cid] for cid in chunk)))
+        ends = [t.period_end for cid in chunk for t in new.get(cid, ()) if t.amount_cents > 0]
+        floor = min(ends) if ends else None
+        since.update(dict.fromkeys(chunk, floor))
         if codes:
+            changeable = PERIODS.c.outstanding_cents != 0
+            if floor is not None:
+                changeable = or_(PERIODS.c.period_end >= floor, changeable)
             for cid, code, end, age, charged_cents, outstanding in portal.execute(
                 select(
                     PERIODS.c.customer_id,
@@ -253,7 +291,7 @@ def apply_deltas(
                     PERIODS.c.age,
                     PERIODS.c.charged_cents,
                     PERIODS.c.outstanding_cents,
-                ).where(PERIODS.c.customer_id.in_(chunk), PERIODS.c.service.in_(codes))
+                ).where(PERIODS.c.customer_id.in_(chunk), PERIODS.c.service.in_(codes), changeable)
             ).all():
                 if code in touched[cid]:
                     kept[cid][code][3][end] = (age, charged_cents, outstanding)
@@ -277,6 +315,7 @@ def apply_deltas(
     period_updates: list[dict[str, Any]] = []
     period_inserts: list[dict[str, Any]] = []
     txn_inserts: list[dict[str, Any]] = []
+    age_bumps: list[dict[str, Any]] = []
     visible: dict[int, bool] = {}
     written: list[int] = []
     for cid in cands:
@@ -344,15 +383,24 @@ def apply_deltas(
                 balances=balances,
                 charged_services=charged | _stored_charges(portal, cid, start),
             )
-        row = _customer_row(record, rules, digest, seq, now)
-        row["payment_status"] = _status(cid, out, touched[cid], past_due)
-        row.update(
-            eligible=reason is None,
-            ineligible_reason=reason,
-            visible=reason is None and record.merged_into_account is None,
-            last_payment_date=paid_on,
-            last_payment_cents=paid,
-        )
+        # Only what a delta can change: the search fields were checked equal above, and with
+        # them what derives from them (display name, account forms, phone digits).
+        row = {
+            "id": cid,
+            **{f: fields[f] for f in UPDATED_FIELDS},
+            "alerts": list(record.alerts),
+            "eligible": reason is None,
+            "ineligible_reason": reason,
+            "visible": reason is None and record.merged_into_account is None,
+            "balance_cents": record.balance,
+            "payment_status": _status(cid, out, touched[cid], past_due),
+            "last_payment_date": paid_on,
+            "last_payment_cents": paid,
+            "ledger_version": record.version,
+            "content_hash": digest,
+            "synced_seq": seq,
+            "synced_at": now,
+        }
         customer_rows.append(row)
         if row["visible"] != old_row["visible"]:
             visible[cid] = bool(row["visible"])
@@ -376,6 +424,10 @@ def apply_deltas(
             for end in before:
                 if end not in after:
                     period_deletes.append({"c": cid, "s": s.service, "e": end})
+            fresh = sum(1 for end in after if end not in before)
+            if fresh and old is not None:
+                # the stored periods not read (older, fully paid) are older than every new one
+                age_bumps.append({"c": cid, "s": s.service, "t": since[cid], "k": fresh})
             for end, (age, ch, outstanding) in after.items():
                 prow = {
                     "customer_id": cid,
@@ -410,6 +462,7 @@ def apply_deltas(
         written,
         start,
         customer_rows,
+        age_bumps,
         service_updates,
         service_inserts,
         period_deletes,
@@ -423,6 +476,21 @@ def apply_deltas(
     result.applied.ids.extend(written)
     result.fallback = sorted(fallback)
     return result
+
+
+def _stored_hash(row: Any, services: Stored, fingerprint: Fingerprint) -> str:
+    """The content hash of the stored customer (profile and balances) with ``fingerprint``."""
+    record = CustomerRecord(
+        **{f: row[f] for f in HASHED_FIELDS},
+        alerts=tuple(row["alerts"] or ()),
+        version=row["ledger_version"],
+        services=tuple(
+            ServiceRecord(code, name, balance, unapplied)
+            for code, (name, balance, unapplied, _periods) in sorted(services.items())
+        ),
+        transactions=(),
+    )
+    return content_hash(record, fingerprint)
 
 
 def _stored_charges(portal: Session, cid: int, start: date) -> set[str]:
@@ -466,6 +534,7 @@ def _write(
     written: list[int],
     start: date,
     customer_rows: list[dict[str, Any]],
+    age_bumps: list[dict[str, Any]],
     service_updates: list[dict[str, Any]],
     service_inserts: list[dict[str, Any]],
     period_deletes: list[dict[str, Any]],
@@ -475,6 +544,20 @@ def _write(
 ) -> None:
     opts = {"synchronize_session": False}
     _update_customers(portal, customer_rows)
+    if age_bumps:
+        # Before the periods read are rewritten: after it, one of them may match too.
+        portal.execute(
+            update(PERIODS)
+            .where(
+                PERIODS.c.customer_id == bindparam("c"),
+                PERIODS.c.service == bindparam("s"),
+                PERIODS.c.period_end < bindparam("t"),
+                PERIODS.c.outstanding_cents == 0,
+            )
+            .values(age=PERIODS.c.age + bindparam("k")),
+            age_bumps,
+            execution_options=opts,
+        )
     for chunk in _chunks(written):
         portal.execute(
             delete(TRANSACTIONS).where(

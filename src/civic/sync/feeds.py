@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -124,11 +125,16 @@ class LedgerFeed:
         return first[0].seq if first else None
 
     def changes(self, after: int, limit: int) -> list[FeedChange]:
+        """``outbox.read_changes`` as plain rows (no ORM objects: a batch is 1,000 of them)."""
+        o = outbox.OUTBOX.c
         with read_only(self.engine) as s:
-            return [
-                FeedChange(c.seq, c.at, c.customer_id, c.entity, c.entity_id, c.op)
-                for c in outbox.read_changes(s, after=after, limit=limit)
-            ]
+            rows = s.connection().execute(
+                select(o.seq, o.at, o.customer_id, o.entity, o.entity_id, o.op)
+                .where(o.seq > after)
+                .order_by(o.seq)
+                .limit(limit)
+            )
+            return [FeedChange(*row) for row in rows]
 
     def records(self, ids: Sequence[int]) -> dict[int, CustomerRecord]:
         with consistent_read(self.engine) as s:
