@@ -91,3 +91,17 @@ def test_follow_applies_changes_and_stops_cleanly_on_sigterm(tmp_path: Path) -> 
     assert follower.returncode == 0, err
     runs = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert runs and runs[0]["snapshot"]
+
+
+def test_deltas_by_default_and_no_deltas_on_request(tmp_path: Path) -> None:
+    db = _ledger(tmp_path)
+    portal = str(tmp_path / "portal.db")
+    run("sync", "run", "--ledger", db, "--portal", portal, "--json")
+    for flag in ("--deltas", "--no-deltas"):
+        run("post", "charge", "1234-1", "1.00", "-s", "WA", "--date", "2026-11-02", db=db)
+        out = json.loads(
+            run("sync", "run", "--ledger", db, "--portal", portal, flag, "--json").stdout
+        )
+        assert out["changes"] == 1 and out["updated"] == 1, flag
+    hits = json.loads(run("portal", "search", "OBrien", "--portal", portal, "--json").stdout)
+    assert hits[0]["balance"] == "70.27"
