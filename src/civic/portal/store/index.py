@@ -8,6 +8,14 @@ both answer "which customers contain every (or any) of these fragments" by subst
 - PostgreSQL: a plain table with a ``pg_trgm`` GIN index on the document, queried with
   ``LIKE '%fragment%'`` (which the trigram index serves).
 
+Beside it, both backends hold the same word table (``portal_search_words``): one row per
+customer and word of its name and service address (alphabetic, three letters or more: the words
+of the typo dictionary), carrying the community, visibility and the folded name and address
+used for ranking (with a space either side). Its primary key is (word, customer id), a B-tree
+on both backends, so "which customers have one of these words" is a few index range reads
+returning everything the ranking needs, far cheaper than a trigram scan of the documents
+(``word_candidates``).
+
 The sync writes the index in the same transaction as the customer's rows, so a customer is
 searchable the moment its sync commits. Fragments shorter than three characters cannot use a
 trigram index; the caller drops them from the candidate query and uses them in the ranking.
@@ -15,13 +23,15 @@ trigram index; the caller drops them from the candidate query and uses them in t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 MIN_FRAGMENT = 3
+MIN_WORD = 3
+"""Shortest word held in the word table (as in the typo dictionary)."""
 NEAR_TOKENS = 16
 """Trigrams allowed between two fragments of a ``near`` query: a middle name or initial."""
 
@@ -49,6 +59,23 @@ def _is_sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
+def index_words(name: str, address: str) -> list[str]:
+    """The words of a folded name and address the word table holds, each once."""
+    return sorted({w for w in f"{name} {address}".split() if len(w) >= MIN_WORD and w.isalpha()})
+
+
+def _word_rows(
+    rows: Sequence[IndexRow], visible: Callable[[bool], object]
+) -> list[tuple[object, ...]]:
+    # Name and address are kept with a space either side, so "a name word equal to / beginning
+    # with" is a plain substring test for the database (`` jon `` / `` jon``).
+    return [
+        (w, r.customer_id, r.community, visible(r.visible), f" {r.name} ", f" {r.address} ")
+        for r in rows
+        for w in index_words(r.name, r.address)
+    ]
+
+
 def put(session: Session, rows: Sequence[IndexRow]) -> None:
     """Replace the index entries of these customers."""
     if not rows:
@@ -64,6 +91,13 @@ def put(session: Session, rows: Sequence[IndexRow]) -> None:
                 for r in rows
             ],
         )
+        words = _word_rows(rows, lambda v: 1 if v else 0)
+        if words:  # a customer may have no word of three letters
+            connection.exec_driver_sql(
+                "INSERT INTO portal_search_words "
+                "(word, customer_id, community, visible, name, address) VALUES (?, ?, ?, ?, ?, ?)",
+                words,
+            )
     else:
         from civic.portal.store.bulk import raw_copy
 
@@ -72,16 +106,26 @@ def put(session: Session, rows: Sequence[IndexRow]) -> None:
             "COPY portal_search (customer_id, doc, name, address, community, visible) FROM STDIN",
             [(r.customer_id, r.doc, r.name, r.address, r.community, r.visible) for r in rows],
         )
+        words = _word_rows(rows, bool)
+        if words:
+            raw_copy(
+                session,
+                "COPY portal_search_words (word, customer_id, community, visible, name, address) "
+                "FROM STDIN",
+                words,
+            )
 
 
 def remove(session: Session, customer_ids: Sequence[int]) -> None:
     if not customer_ids:
         return
     key = "rowid" if _is_sqlite(session) else "customer_id"
-    stmt = text(f"DELETE FROM portal_search WHERE {key} IN :ids").bindparams(
-        bindparam("ids", expanding=True)
-    )
-    session.execute(stmt, {"ids": list(customer_ids)})
+    for sql in (
+        f"DELETE FROM portal_search WHERE {key} IN :ids",
+        "DELETE FROM portal_search_words WHERE customer_id IN :ids",
+    ):
+        stmt = text(sql).bindparams(bindparam("ids", expanding=True))
+        session.execute(stmt, {"ids": list(customer_ids)})
 
 
 def set_visible(session: Session, visible: dict[int, bool]) -> None:
@@ -89,15 +133,16 @@ def set_visible(session: Session, visible: dict[int, bool]) -> None:
     if not visible:
         return
     if _is_sqlite(session):
-        session.execute(
-            text("UPDATE portal_search SET visible = :v WHERE rowid = :id"),
-            [{"id": i, "v": 1 if v else 0} for i, v in visible.items()],
-        )
+        values = [{"id": i, "v": 1 if v else 0} for i, v in visible.items()]
+        session.execute(text("UPDATE portal_search SET visible = :v WHERE rowid = :id"), values)
     else:
+        values = [{"id": i, "v": v} for i, v in visible.items()]
         session.execute(
-            text("UPDATE portal_search SET visible = :v WHERE customer_id = :id"),
-            [{"id": i, "v": v} for i, v in visible.items()],
+            text("UPDATE portal_search SET visible = :v WHERE customer_id = :id"), values
         )
+    session.execute(
+        text("UPDATE portal_search_words SET visible = :v WHERE customer_id = :id"), values
+    )
 
 
 def candidates(
@@ -155,3 +200,60 @@ def candidates(
     if "communities" in params:
         stmt = stmt.bindparams(bindparam("communities", expanding=True))
     return [Candidate(int(r[0]), r[1], r[2]) for r in session.execute(stmt, params).all()]
+
+
+def word_candidates(
+    session: Session,
+    words: Sequence[str],
+    *,
+    communities: Sequence[str] | None,
+    visible_only: bool,
+    limit: int,
+    starting: Sequence[str] = (),
+    whole: Sequence[str] = (),
+) -> list[Candidate]:
+    """Customers with at least one of ``words`` (whole words of the word table), each once, at
+    most ``limit`` rows read: index range reads on (word, customer id), no document read.
+    With ``starting`` or ``whole``, only those with a word of the name or address that begins
+    with one of ``starting``, or a name word equal to one of ``whole`` (checked by the database
+    while it reads, so a common word's customers are not all sent back)."""
+    words = sorted(set(words))
+    if not words or (communities is not None and not communities):
+        return []
+    sqlite = _is_sqlite(session)
+    params: dict[str, object] = {"words": words, "limit": limit}
+    filters = ["word IN :words"]
+    if visible_only:
+        filters.append("visible = 1" if sqlite else "visible")
+    if communities is not None:
+        filters.append("community IN :communities")
+        params["communities"] = list(communities)
+    starts = [f" {p}" for p in dict.fromkeys(starting)]
+    equals = [f" {w} " for w in dict.fromkeys(whole) if w not in starting]
+    if starts or equals:
+        if sqlite:
+            tests = []
+            for i, part in enumerate(starts + equals):
+                params[f"c{i}"] = part
+                tests.append(f"instr(name, :c{i}) > 0")
+                if i < len(starts):
+                    tests.append(f"instr(address, :c{i}) > 0")
+            filters.append(f"({' OR '.join(tests)})")
+        else:
+            params["names"] = [f"%{part}%" for part in starts + equals]
+            if starts:
+                params["addresses"] = [f"%{part}%" for part in starts]
+                filters.append("(name LIKE ANY (:names) OR address LIKE ANY (:addresses))")
+            else:
+                filters.append("name LIKE ANY (:names)")
+    stmt = text(
+        "SELECT customer_id, name, address FROM portal_search_words "
+        f"WHERE {' AND '.join(filters)} LIMIT :limit"
+    ).bindparams(bindparam("words", expanding=True))
+    if communities is not None:
+        stmt = stmt.bindparams(bindparam("communities", expanding=True))
+    seen: dict[int, Candidate] = {}
+    for cid, name, address in session.execute(stmt, params):
+        if cid not in seen:
+            seen[cid] = Candidate(int(cid), name.strip(), address.strip())
+    return list(seen.values())
