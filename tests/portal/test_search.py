@@ -78,3 +78,51 @@ def test_ineligible_records_are_not_shown_to_residents(synced: Engine) -> None:
     assert top(synced, "Mary Closed", 1, visible_only=False) == ["S003001-01"]
     assert top(synced, "3001", 1) == []
     assert top(synced, "Acme Hardwre", 1) == ["S006001-01"]
+
+
+@pytest.fixture
+def lookalikes(engine: Engine, portal: Engine) -> Engine:
+    """Near-duplicate names, as the sample town plants them: a typo of one customer's name is
+    often one edit from another real customer."""
+    town = Town(engine)
+    for name, account, address in (
+        ("Henrietta Vanderhoeven", "1400-1", "3 Alder Way"),
+        ("Henrietta Vanderhoven", "1401-1", "88 Birch Road"),
+        ("Julie Hunt", "1500-1", "5 Cedar Ct"),
+        ("Julie Hunter", "1501-1", "6 Cedar Ct"),
+        ("Ruth Okonkwo", "1600-1", "10 Elm St"),
+        ("Robert Okonkwo", "1601-1", "11 Elm St"),
+        ("Dmitri Graham", "1700-1", "12 Fir St"),
+    ):
+        town.customer(name, account, service_address=address).charge("WA", "3.00", "2026-10-15")
+    sync_once(LedgerFeed(engine, today=TODAY), portal)
+    return portal
+
+
+def test_two_edit_typos_find_the_customer_next_to_its_look_alike(lookalikes: Engine) -> None:
+    # One edit in each word; the look-alike is one edit closer in the last name.
+    assert "S001400-01" in top(lookalikes, "Henrieta Vandrhoeven", 2)
+    # Two edits in the last name.
+    assert "S001400-01" in top(lookalikes, "Henrietta Vandrehoevn", 2)
+    # A typed word of four letters may be two edits from a long name (``gram``: ``graham``).
+    assert top(lookalikes, "Dmitri Gram", 1) == ["S001700-01"]
+
+
+def test_a_partial_name_that_is_another_whole_name(lookalikes: Engine) -> None:
+    assert top(lookalikes, "julie hunt", 2) == ["S001500-01", "S001501-01"]
+    assert top(lookalikes, "julie hunte", 1) == ["S001501-01"]
+
+
+def test_a_three_letter_typo_is_corrected(lookalikes: Engine) -> None:
+    assert top(lookalikes, "Ruh Okonkwo", 1) == ["S001600-01"]
+    assert top(lookalikes, "Rbert Okonkwo", 1) == ["S001601-01"]
+
+
+def test_a_customer_without_a_word_of_three_letters_is_synced(
+    engine: Engine, portal: Engine
+) -> None:
+    Town(engine).customer("Al Wu", "1800-1", service_address="7 N St").charge(
+        "WA", "3.00", "2026-10-15"
+    )
+    sync_once(LedgerFeed(engine, today=TODAY), portal)
+    assert top(portal, "1800-1", 1) == ["S001800-01"]

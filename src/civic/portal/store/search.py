@@ -5,10 +5,22 @@ address fragments and phone numbers, tolerant of typos and punctuation.
 2. A query of digits is an account number (``1234``, ``1234-1``, ``001234-01``, ``00123401``)
    or a phone number: exact look-ups first, then substring candidates. A merged-away account
    number leads to the survivor.
-3. Words: candidates containing every fragment (trigram index); a word that is not in the
-   store's dictionary is corrected to the nearest dictionary words (up to two edits, by
-   ``rapidfuzz``) and tried again; if there are still few, candidates containing any fragment.
-4. Candidates are reranked by ``rapidfuzz`` against names and address, best first.
+3. Words: each word of three letters or more stands for the dictionary words it may mean: the
+   word itself, the words it begins (a partial name) and the words within one or two edits
+   (``rapidfuzz`` Damerau-Levenshtein distance, a swap counting as one, over the store's small
+   typo dictionary held in memory). The words as typed are tried first; their corrections too
+   unless ten results already meet every word as typed.
+4. The dictionary knows how many customers use each word, so candidates come from the word
+   table (exact B-tree look-ups): all the customers of the rarest word when they are few,
+   whatever the other words; else those of them with a name word that is (or begins with) the
+   next rarest word or one of its corrections, filtered by the database as it reads.
+5. When every word is too common for that (``john smith``), or none is known, candidates come
+   from the trigram index instead: every fragment, then the fragments as a phrase and close
+   together; any fragment only as a last resort.
+6. Candidates are ranked word by word: each query word scores its best match among the
+   candidate's name words (equal, a word it begins, a typo within the edits allowed, else a
+   weak similarity) and, a little lower, address words; the query's words joined
+   (``o brien``) count too.
 
 Results are limited to the communities passed in (``None``: every community); residents'
 search shows only visible records (eligible and not merged away).
@@ -16,14 +28,15 @@ search shows only visible records (eligible and not merged away).
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-import numpy
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import OSA
+from rapidfuzz.distance import OSA, DamerauLevenshtein
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
@@ -32,15 +45,24 @@ from civic.portal.store.normalize import NumberQuery, fold, number_query
 from civic.portal.store.tables import PortalCustomer, PortalWord
 
 CANDIDATES = 100
-"""Candidates reranked in full."""
+"""Candidates a number query takes from the trigram index."""
+BUDGET = 5000
+"""Word-table rows a query may read (the customers of its rarest words)."""
+FEW = 500
+"""Customers of a word read whatever the query's other words."""
 POOL = 300
-"""Candidates a query may fetch before the shortlist."""
-ALTERNATIVES = 2
-"""Corrections of one word tried as candidates (the first counts in the ranking)."""
+"""Candidates a trigram query may fetch (when every word is common)."""
+SCAN = 100_000
+"""Word-table rows a query may scan in the database for customers holding a second word."""
+FILTERS = 2
+"""Corrections of that second word looked for."""
 RARE = 20
-CORRECTED = 0.96
-"""Weight of a match found through corrected words against one of the words as typed."""
 """A dictionary word this many times rarer than a close neighbour may be a typo of it."""
+DONE = 96.0
+"""Corrections are tried unless as many results as asked for score at least this from the
+words as typed (``Douglas Jenknis`` is a real customer; Douglas Jenkins may still be meant)."""
+PREFIXES = 60
+"""Dictionary words a partial word may stand for (the most used)."""
 DICTIONARY_TTL = 30.0
 """Seconds a process keeps the typo dictionary before reloading it."""
 
@@ -70,42 +92,41 @@ class SearchPlan:
     loosened: bool
 
 
+@dataclass(frozen=True)
+class _Words:
+    uses: dict[str, int]
+    ordered: list[str]
+    """Every word, sorted (the words a prefix begins are one slice)."""
+    by_length: dict[int, list[str]]
+
+
 class Dictionary:
-    """The store's words with their use counts, held in memory for a short while, and grouped
-    by length (a word within two edits of another is at most two letters longer or shorter)."""
+    """The store's words with their use counts, held in memory for a short while, sorted (for
+    prefixes) and grouped by length (a word within two edits of another is at most two letters
+    longer or shorter)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, dict[str, int], list[str], dict[int, list[str]]]] = {}
+        self._cache: dict[str, tuple[float, _Words]] = {}
 
-    def _entry(
-        self, session: Session
-    ) -> tuple[float, dict[str, int], list[str], dict[int, list[str]]]:
+    def get(self, session: Session) -> _Words:
         key = session.get_bind().engine.url.render_as_string(hide_password=True)
         with self._lock:
             cached = self._cache.get(key)
             if cached and time.monotonic() - cached[0] < DICTIONARY_TTL:
-                return cached
+                return cached[1]
         uses = {w: n for w, n in session.execute(select(PortalWord.word, PortalWord.uses))}
         by_length: dict[int, list[str]] = {}
         for w in uses:
             by_length.setdefault(len(w), []).append(w)
-        entry = (time.monotonic(), uses, list(uses), by_length)
+        entry = _Words(uses, sorted(uses), by_length)
         with self._lock:
-            self._cache[key] = entry
+            self._cache[key] = (time.monotonic(), entry)
         return entry
 
     def words(self, session: Session) -> tuple[dict[str, int], list[str]]:
-        entry = self._entry(session)
-        return entry[1], entry[2]
-
-    def near_length(self, session: Session, length: int, edits: int) -> list[str]:
-        """The words whose length is within ``edits`` of ``length``."""
-        by_length = self._entry(session)[3]
-        out: list[str] = []
-        for n in range(length - edits, length + edits + 1):
-            out.extend(by_length.get(n, ()))
-        return out
+        entry = self.get(session)
+        return entry.uses, entry.ordered
 
     def forget(self) -> None:
         with self._lock:
@@ -115,31 +136,159 @@ class Dictionary:
 DICTIONARY = Dictionary()
 
 
-def max_edits(word: str) -> int:
-    if len(word) >= 6:
+def max_edits(word: str, other: str = "") -> int:
+    """Edits a typed ``word`` may hold (against a stored ``other``): one from three letters,
+    two from four when either word has six or more (``gram`` may be ``graham``)."""
+    if len(word) >= 4 and max(len(word), len(other)) >= 6:
         return 2
-    if len(word) >= 4:
+    if len(word) >= 3:
         return 1
     return 0
 
 
-def corrections(session: Session, word: str, limit: int = 3) -> list[str]:
-    """Dictionary words within one or two edits of ``word`` (most used first among the
-    closest); for a word the dictionary knows, only far more common ones."""
-    edits = max_edits(word)
+def near_words(words: _Words, word: str) -> list[tuple[str, int]]:
+    """Dictionary words within ``max_edits`` edits (Damerau-Levenshtein) of ``word`` (not
+    itself), closest first, then the most used: (word, edits)."""
+    edits = 2 if len(word) >= 4 else max_edits(word)
     if not edits or not word.isalpha():
         return []
-    uses, _keys = DICTIONARY.words(session)
-    keys = DICTIONARY.near_length(session, len(word), edits)
-    own = uses.get(word, 0)
-    found = process.extract(word, keys, scorer=OSA.distance, score_cutoff=edits, limit=limit * 8)
-    # A known word is corrected only towards far more common ones (``Michel`` -> ``Michael``,
-    # ``Wilsn`` -> ``Wilson``): a typo that some other record happens to share.
-    ranked = sorted(
-        (m for m in found if m[0] != word and (not own or uses.get(m[0], 0) >= RARE * own)),
-        key=lambda m: (m[1], -uses.get(m[0], 0)),
+    keys: list[str] = []
+    for n in range(len(word) - edits, len(word) + edits + 1):
+        keys.extend(words.by_length.get(n, ()))
+    # OSA (fast, bit-parallel) with one edit to spare, then the unrestricted distance: a
+    # deletion next to a swap (``bryant``: ``brnyt``) is two edits, though three for OSA.
+    found = process.extract(word, keys, scorer=OSA.distance, score_cutoff=edits + 1, limit=None)
+    ranked = []
+    for w, osa, _i in found:
+        d = int(osa) if osa <= 1 else DamerauLevenshtein.distance(word, w)
+        if w != word and d <= max_edits(word, w):
+            ranked.append((w, d))
+    ranked.sort(key=lambda m: (m[1], -words.uses.get(m[0], 0)))
+    return ranked
+
+
+def corrections(session: Session, word: str, limit: int = 3) -> list[str]:
+    """Dictionary words within one or two edits of ``word``, closest first, then most used."""
+    return [w for w, _d in near_words(DICTIONARY.get(session), word)[:limit]]
+
+
+def completions(words: _Words, prefix: str) -> list[str]:
+    """The most used dictionary words that begin with ``prefix`` (not itself)."""
+    if len(prefix) < index.MIN_WORD:
+        return []
+    start = bisect.bisect_left(words.ordered, prefix)
+    end = bisect.bisect_left(words.ordered, prefix + "{")  # "{" follows "z"
+    found = [w for w in words.ordered[start:end] if w != prefix]
+    if len(found) > PREFIXES:
+        found = sorted(found, key=lambda w: -words.uses[w])[:PREFIXES]
+    return found
+
+
+@dataclass(frozen=True)
+class _Meaning:
+    """What one typed word may stand for: dictionary words, and how many customers use them."""
+
+    word: str
+    known: list[str]
+    """The word itself (when the dictionary has it), its corrections and completions."""
+    near: list[str]
+    """Its corrections, nearest first."""
+    uses: int
+    partial: bool = True
+    """Whether the word as typed may be the beginning of a longer one."""
+    common: list[str] = field(default_factory=list)
+    """Its corrections, most used first."""
+
+    @property
+    def corrected(self) -> str | None:
+        """The nearest other dictionary word (the first correction), if any."""
+        return self.near[0] if self.near else None
+
+
+def meaning(words: _Words, word: str) -> _Meaning:
+    near = near_words(words, word)
+    known = [word] if word in words.uses else []
+    known += [w for w, _d in near]
+    known += completions(words, word)
+    known = list(dict.fromkeys(known))
+    return _Meaning(
+        word=word,
+        known=known,
+        near=[w for w, _d in near],
+        uses=sum(words.uses.get(w, 0) for w in known),
+        partial=word not in words.uses,
+        common=sorted((w for w, _d in near), key=lambda w: -words.uses.get(w, 0)),
     )
-    return [m[0] for m in ranked[:limit]]
+
+
+def _as_typed(words: _Words, m: _Meaning) -> _Meaning:
+    """The same word without its corrections: itself and the words it begins."""
+    known = [w for w in m.known if w == m.word or w.startswith(m.word)]
+    return _Meaning(m.word, known, [], sum(words.uses.get(w, 0) for w in known), True)
+
+
+def _doubtful(words: _Words, m: _Meaning) -> bool:
+    """Whether a typed word may be a typo: the dictionary does not know it, or knows a word
+    one or two edits away that is ``RARE`` times more used (a misspelling some other record
+    happens to share)."""
+    own = words.uses.get(m.word, 0)
+    return not own or any(words.uses.get(w, 0) >= RARE * own for w in m.near)
+
+
+def _word_pool(
+    session: Session,
+    words: Sequence[str],
+    meanings: Sequence[_Meaning],
+    communities: Sequence[str] | None,
+    visible_only: bool,
+) -> tuple[dict[int, index.Candidate], int]:
+    """Candidates from the word table, and how many rows that read (0: every word too common,
+    the trigram index must do). The customers of the rarest word (and of the next rarest) when
+    they are few, whatever the other words; else those of the rarest word's customers whose
+    name or address holds the next rarest word (as typed, which covers its completions, or one
+    of its nearest corrections; or a word that is no dictionary word, such as a house number:
+    ``12 main``)."""
+    found: dict[int, index.Candidate] = {}
+
+    def take(m: _Meaning, starting: Sequence[str] = (), whole: Sequence[str] = ()) -> int:
+        for c in index.word_candidates(
+            session,
+            m.known,
+            communities=communities,
+            visible_only=visible_only,
+            limit=BUDGET,
+            starting=starting,
+            whole=whole,
+        ):
+            found.setdefault(c.customer_id, c)
+        return m.uses
+
+    rarest = sorted(meanings, key=lambda m: m.uses)
+    read = 0
+    if not rarest:
+        return found, read
+    first = rarest[0]
+    # The query's other words, when only one has a meaning: a house number, a typo beyond
+    # correction, an initial.
+    others = [w for w in words if w != first.word and len(w) >= 2]
+    if first.uses <= FEW or (len(rarest) == 1 and not others and first.uses <= BUDGET):
+        read = take(first)
+        if len(rarest) > 1 and read + rarest[1].uses <= FEW:
+            read += take(rarest[1])
+    elif len(rarest) > 1 and first.uses <= SCAN:
+        other = rarest[1]
+        # A word the dictionary knows is looked for whole (``jon`` is not ``jones``) once its
+        # corrections are tried; as typed, it may begin a name (a partial name).
+        # Its corrections looked for: the nearest, and the most used (a planted look-alike one
+        # edit away must not hide the real name two edits away).
+        fixes = [*other.near[:FILTERS], *other.common[:FILTERS]]
+        if other.partial:
+            read = take(first, starting=[other.word], whole=fixes)
+        else:
+            read = take(first, whole=[other.word, *fixes])
+    elif len(rarest) == 1 and others and first.uses <= SCAN:
+        read = take(first, starting=others)
+    return found, read
 
 
 def _base(visible_only: bool, communities: Sequence[str] | None) -> Select[PortalCustomer]:
@@ -151,7 +300,8 @@ def _base(visible_only: bool, communities: Sequence[str] | None) -> Select[Porta
     return stmt
 
 
-def _hit(c: PortalCustomer, score: float, via: str | None = None) -> Hit:
+def _hit(c: Any, score: float, via: str | None = None) -> Hit:
+    """A hit from a customer (entity or row of ``_HIT_COLUMNS``)."""
     return Hit(
         customer_id=c.id,
         community=c.community,
@@ -222,86 +372,174 @@ def _number_search(
     return sorted(hits.values(), key=lambda h: (-h.score, h.account_number))[:limit]
 
 
-def _load(session: Session, ids: Sequence[int]) -> list[PortalCustomer]:
+_HIT_COLUMNS = (
+    PortalCustomer.id,
+    PortalCustomer.community,
+    PortalCustomer.account_number,
+    PortalCustomer.display_name,
+    PortalCustomer.service_address,
+    PortalCustomer.visible,
+    PortalCustomer.eligible,
+    PortalCustomer.ineligible_reason,
+    PortalCustomer.merged_into_account,
+)
+
+
+def _load(session: Session, ids: Sequence[int]) -> list[Any]:
+    """The columns a hit shows of these customers (rows, not entities: cheaper), in order."""
     if not ids:
         return []
     rows = {
         c.id: c
-        for c in session.scalars(select(PortalCustomer).where(PortalCustomer.id.in_(list(ids))))
+        for c in session.execute(select(*_HIT_COLUMNS).where(PortalCustomer.id.in_(list(ids))))
     }
     return [rows[i] for i in ids if i in rows]
 
 
-def _word_score(query: str, text: str) -> float:
-    """How well every query word is met by a word of ``text``: 100 equal, 96 a prefix (a
-    partial name), else their similarity; averaged over the query's words."""
-    words = text.split()
-    if not words:
-        return 0.0
-    total = 0.0
-    for q in query.split():
+def _sim(q: str, w: str) -> float:
+    """How well a typed word ``q`` is met by a stored word ``w``: 1 equal, about 0.96 a prefix
+    (a partial name; an initial for one letter), 0.6-0.9 within the edits a typo may hold
+    (Damerau-Levenshtein: a swap is one edit), else a weak similarity."""
+    if q == w:
+        return 1.0
+    if w.startswith(q):
+        return 0.95 + 0.04 * len(q) / len(w)
+    edits = max_edits(q, w)
+    if edits:
+        d = DamerauLevenshtein.distance(q, w, score_cutoff=edits)
+        if d <= edits:
+            return 0.6 + 0.3 * (1 - d / max(len(q), len(w)))
+    return 0.5 * fuzz.ratio(q, w) / 100
+
+
+class _Scorer:
+    """Scores candidates for one query, word by word. A name's part is worked out once per
+    distinct name (names repeat); an address word counts only when it is one a query word may
+    mean (itself, a correction, a completion), at 0.9."""
+
+    def __init__(self, texts: Sequence[tuple[list[str], float]], known: set[str]) -> None:
+        self.texts = texts
+        self.known = known
+        self.memo: dict[tuple[str, str], float] = {}
+        self.names: dict[str, list[tuple[list[float], int]]] = {}
+        self.by_id: dict[int, float] = {}
+
+    def word(self, q: str, w: str) -> float:
+        key = (q, w)
+        got = self.memo.get(key)
+        if got is None:
+            got = self.memo[key] = _sim(q, w)
+        return got
+
+    def _name(self, name: str) -> list[tuple[list[float], int]]:
+        """Per text: each query word's best match among the name's words, and how many name
+        words no query word took."""
+        out = []
+        names = name.split()
+        for words, _weight in self.texts:
+            tops: list[float] = []
+            used: set[str] = set()
+            for q in words:
+                top, top_word = 0.0, ""
+                for w in names:
+                    s = self.word(q, w)
+                    if s > top:
+                        top, top_word = s, w
+                tops.append(top)
+                used.add(top_word)
+            out.append((tops, sum(1 for w in names if w not in used)))
+        return out
+
+    def score(self, name: str, address: str) -> float:
+        parts = self.names.get(name)
+        if parts is None:
+            parts = self.names[name] = self._name(name)
+        addresses = [w for w in address.split() if w in self.known]
         best = 0.0
-        for w in words:
-            if w == q:
-                best = 100.0
-                break
-            if len(q) >= 2 and w.startswith(q):
-                best = max(best, 96.0)
-            else:
-                best = max(best, fuzz.ratio(q, w))
-        total += best
-    return total / max(1, len(query.split()))
+        for (words, weight), (tops, extra) in zip(self.texts, parts, strict=True):
+            if addresses:
+                tops = [
+                    max(top, *(0.9 * self.word(q, w) for w in addresses))
+                    for q, top in zip(words, tops, strict=True)
+                ]
+            # A name word the query does not mention costs a little (``Julie Hunt`` before
+            # ``Julie A Hunt``).
+            best = max(best, weight * (sum(tops) / len(tops) - 0.004 * extra))
+        return 100 * best
 
 
-def _score(query: str, name: str, address: str) -> float:
-    both = f"{name} {address}"
-    return max(
-        _word_score(query, name) * 0.99,
-        _word_score(query, both) * 0.96,
-        fuzz.token_sort_ratio(query, name),
-        fuzz.token_set_ratio(query, name) * 0.98,
-        fuzz.partial_ratio(query, name) * 0.95 if len(query) >= 3 else 0.0,
-        fuzz.token_set_ratio(query, both) * 0.97,
-        fuzz.partial_ratio(query, address) * 0.9 if address and len(query) >= 4 else 0.0,
-    )
-
-
-def _shortlist(
-    query: str,
-    candidates: Sequence[index.Candidate],
-    variants: Sequence[tuple[str, float]],
-) -> list[index.Candidate]:
-    """The ``CANDIDATES`` most promising of a large pool, by one cheap score (in C)."""
-    if len(candidates) <= CANDIDATES:
-        return list(candidates)
-    texts = [query, *(text for text, _weight in variants)]
-    names = [c.name for c in candidates]
-    both = [f"{c.name} {c.address}" for c in candidates]
-    by_name = process.cdist(texts, names, scorer=fuzz.token_set_ratio, workers=1)
-    by_both = process.cdist(texts, both, scorer=fuzz.token_set_ratio, workers=1)
-    weights = numpy.array([[1.0], *([w] for _text, w in variants)])
-    best = (numpy.maximum(by_name, by_both * 0.97) * weights).max(axis=0)
-    order = numpy.argsort(-best, kind="stable")[:CANDIDATES]
-    return [candidates[int(i)] for i in order]
+def _texts(words: list[str]) -> list[tuple[list[str], float]]:
+    """The query's words, and the same with a short word joined to its neighbour (``o brien``:
+    ``obrien``) or with every word joined, slightly lower."""
+    texts: list[tuple[list[str], float]] = [(words, 1.0)]
+    for i in range(len(words) - 1):
+        if min(len(words[i]), len(words[i + 1])) <= 2:
+            texts.append(([*words[:i], words[i] + words[i + 1], *words[i + 2 :]], 0.99))
+    if len(words) > 1:
+        texts.append((["".join(words)], 0.97))
+    return texts
 
 
 def _rank(
-    query: str,
-    candidates: Sequence[index.Candidate],
-    variants: Sequence[tuple[str, float]],
-    limit: int,
+    scorer: _Scorer, candidates: Sequence[index.Candidate], limit: int
 ) -> list[tuple[int, float]]:
-    """The best ``limit`` (customer id, score), best first (ties: name, then id). A candidate
-    scores its best match against the query or one of its corrected ``variants`` (each with
-    its weight, below 1: a match of the words as typed ranks first)."""
+    """The best ``limit`` (customer id, score), best first (ties: name, then id)."""
+    seen = scorer.by_id
     scored = []
     for c in candidates:
-        best = _score(query, c.name, c.address)
-        for text, weight in variants:
-            best = max(best, _score(text, c.name, c.address) * weight)
-        scored.append((-best, c.name, c.customer_id))
+        score = seen.get(c.customer_id)
+        if score is None:
+            score = seen[c.customer_id] = scorer.score(c.name, c.address)
+        scored.append((-score, c.name, c.customer_id))
     scored.sort()
     return [(cid, -neg) for neg, _name, cid in scored[:limit]]
+
+
+def _trigram_candidates(
+    session: Session,
+    words: list[str],
+    meanings: list[_Meaning],
+    communities: Sequence[str] | None,
+    visible_only: bool,
+) -> tuple[dict[int, index.Candidate], bool]:
+    """Candidates from the trigram index, when every word is common: every fragment (the words
+    as typed, then corrected), and the fragments as a phrase and close together first when
+    that is more than the pool holds; any fragment only when that finds too few."""
+
+    def find(
+        fragments: Sequence[str], every: bool, limit: int, near: bool = False, phrase: bool = False
+    ) -> list[index.Candidate]:
+        return index.candidates(
+            session,
+            fragments,
+            every=every,
+            communities=communities,
+            visible_only=visible_only,
+            limit=limit,
+            near=near,
+            phrase=phrase,
+        )
+
+    fixes = {m.word: m.corrected for m in meanings if m.corrected}
+    # A word the dictionary does not know is replaced by its nearest known word.
+    known = DICTIONARY.get(session).uses
+    corrected = [fixes.get(w) or w if w not in known else w for w in words]
+    found: dict[int, index.Candidate] = {}
+    for variant in dict.fromkeys((tuple(words), tuple(corrected))):
+        every = find(variant, True, POOL)
+        if len(every) >= POOL and len(variant) > 1:
+            for c in find(variant, True, POOL, phrase=True):
+                found.setdefault(c.customer_id, c)
+            for c in find(variant, True, POOL, near=True):
+                found.setdefault(c.customer_id, c)
+        for c in every:
+            found.setdefault(c.customer_id, c)
+    loosened = False
+    if len(found) < 10:
+        for c in find(sorted({*words, *corrected}), False, POOL):
+            found.setdefault(c.customer_id, c)
+        loosened = True
+    return found, loosened
 
 
 def plan_words(session: Session, query: str) -> tuple[list[str], list[list[str]]]:
@@ -337,77 +575,44 @@ def search_with_plan(
     if number is not None:
         hits = _number_search(session, number, communities, visible_only, limit)
         return hits, SearchPlan((number.digits,), (), False)
-    words, fixes = plan_words(session, query)
+    words = fold(query).split()
     if not words:
         return [], SearchPlan((), (), False)
-
-    def find(
-        fragments: Sequence[str],
-        every: bool,
-        limit: int,
-        near: bool = False,
-        phrase: bool = False,
-    ) -> list[index.Candidate]:
-        return index.candidates(
-            session,
-            fragments,
-            every=every,
-            communities=communities,
-            visible_only=visible_only,
-            limit=limit,
-            near=near,
-            phrase=phrase,
+    dictionary = DICTIONARY.get(session)
+    meanings = [meaning(dictionary, w) for w in dict.fromkeys(words) if len(w) >= index.MIN_WORD]
+    meanings = [m for m in meanings if m.known]
+    corrected = tuple(
+        m.corrected for m in meanings if m.corrected and m.word not in dictionary.uses
+    )
+    # First the words as typed (and the words they begin: partial names), then with their
+    # corrections when that finds no customer meeting every word.
+    exact = [_as_typed(dictionary, m) for m in meanings]
+    scorer = _Scorer(_texts(words), {*words, *(w for m in meanings for w in m.known)})
+    found, read = _word_pool(
+        session, words, [m for m in exact if m.known], communities, visible_only
+    )
+    ranked = _rank(scorer, list(found.values()), limit)
+    # Then with corrections: of every word when nothing met the words as typed; else, when
+    # fewer than asked for did, of the words that may be typos (``Douglas Jenknis``: a real
+    # customer, but Douglas Jenkins may be meant), the others as typed.
+    again: list[_Meaning] = []
+    if not ranked or ranked[0][1] < DONE:
+        again = meanings
+    elif sum(1 for _cid, score in ranked if score >= DONE) < limit:
+        doubtful = [_doubtful(dictionary, m) for m in meanings]
+        if any(doubtful):
+            again = [m if d else e for m, d, e in zip(meanings, doubtful, exact, strict=True)]
+    if again:
+        more, read_more = _word_pool(
+            session, words, [m for m in again if m.known], communities, visible_only
         )
-
-    uses, _keys = DICTIONARY.words(session)
-    # Unknown words corrected, known ones kept (a rare real name next to a typo); then every
-    # word corrected.
-    partly = [f[0] if f and w not in uses else w for w, f in zip(words, fixes, strict=True)]
-    corrected_words = [f[0] if f else w for w, f in zip(words, fixes, strict=True)]
-    corrected = corrected_words if corrected_words != words else []
-    # One word corrected at a time, with each of its first corrections (``jenniferr
-    # rodrigeuz``: ``jenniferr rodriguez``, a rare real name next to a typo; ``colxinss``:
-    # ``collinss``, ``collins``).
-    others = [
-        [*words[:i], alt, *words[i + 1 :]]
-        for i, fix in enumerate(fixes)
-        for alt in fix[:ALTERNATIVES]
-    ]
-    tried = list(dict.fromkeys(tuple(v) for v in (words, partly, corrected_words, *others)))
-    found: dict[int, index.Candidate] = {}
-    for variant in tried:
-        # Every fragment anywhere; when that is more than the pool holds (common names), the
-        # fragments close together first, so the one meant is not cut off by the limit.
-        every = find(variant, True, POOL)
-        if len(every) >= POOL and len(variant) > 1:
-            for c in find(variant, True, POOL, phrase=True):
-                found.setdefault(c.customer_id, c)
-            for c in find(variant, True, POOL, near=True):
-                found.setdefault(c.customer_id, c)
-        for c in every:
-            found.setdefault(c.customer_id, c)
+        found.update(more)
+        read += read_more
+        ranked = _rank(scorer, list(found.values()), limit)
     loosened = False
-    if len(found) < limit:
-        # Any fragment, best matches first (a word too short to correct, or a typo the
-        # dictionary cannot mend, next to a good one).
-        loose = {w for w in (*words, *(w for f in fixes for w in f))}
-        for c in find(sorted(loose), False, CANDIDATES):
-            found.setdefault(c.customer_id, c)
-        loosened = True
-    # Ranking: a match of the words as typed first, then of the unknown words corrected, then
-    # of every word corrected, then of one word corrected another way.
-    weighted = [
-        (partly, CORRECTED + 0.01),
-        (corrected_words, CORRECTED),
-        *((o, CORRECTED - 0.005) for o in others if len(words) > 1),
-    ]
-    variants: list[tuple[str, float]] = []
-    for v, weight in weighted:
-        text = " ".join(v)
-        if v != words and all(text != t for t, _w in variants):
-            variants.append((text, weight))
-    pool = _shortlist(" ".join(words), list(found.values()), variants)
-    ranked = _rank(" ".join(words), pool, variants, limit)
+    if not read:
+        found, loosened = _trigram_candidates(session, words, meanings, communities, visible_only)
+        ranked = _rank(scorer, list(found.values()), limit)
     rows = {c.id: c for c in _load(session, [cid for cid, _ in ranked])}
     hits = [_hit(rows[cid], score) for cid, score in ranked if cid in rows]
-    return hits, SearchPlan(tuple(words), tuple(corrected), loosened)
+    return hits, SearchPlan(tuple(words), corrected, loosened)
