@@ -14,6 +14,12 @@ customer it was made from is among the first ten results.
 
     .venv/bin/python bench/bench_search.py --customers 1000000 --backend sqlite
     .venv/bin/python bench/bench_search.py --customers 1000000 --backend postgresql
+
+The labelled queries are kept in ``--work`` too (planning a town of a million takes minutes).
+``--impl label=other_search.py`` (repeatable; ``--impl now`` is this tree's search) measures
+several implementations in one run, query by query, alternating which goes first, so they see
+the same load; ``--dump FILE`` writes every query's result (kind, query, wanted id, its place,
+milliseconds) as JSON lines.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import os
 import random
 import statistics
+import sys
 import time
 from collections import defaultdict
 from datetime import date
@@ -112,9 +119,10 @@ def fill(url: str, records: list[CustomerRecord]) -> float:
         with transaction(engine) as s:
             apply_records(s, records[i : i + 5000], seq=1)
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
-            conn.commit()
+        # VACUUM too: the word table's reads are index-only once the visibility map is set
+        # (autovacuum's work on a live store).
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
     engine.dispose()
     return time.perf_counter() - t0
 
@@ -228,41 +236,114 @@ def labelled(records: list[CustomerRecord], count: int, seed: int) -> list[tuple
     return out
 
 
-def run(backend: str, customers: int, count: int, seed: int, work: Path) -> dict[str, Any]:
-    records = customers_of(customers)
+def queries_of(
+    customers: int, count: int, seed: int, work: Path, records: list[CustomerRecord] | None = None
+) -> list[tuple[str, str, int]]:
+    """The labelled queries, kept in ``work`` beside the stores (generating them plans the whole
+    town again: minutes at a million)."""
+    path = work / f"queries-{customers}-{count}-{seed}.json"
+    if path.exists():
+        return [(k, q, int(i)) for k, q, i in json.loads(path.read_text())]
+    out = labelled(records or customers_of(customers), count, seed)
+    path.write_text(json.dumps(out))
+    return out
+
+
+def load_impl(spec: str) -> tuple[str, Any]:
+    """``label=path/to/file.py`` (a ``search`` function in that file) or ``label`` alone (this
+    tree's search): another implementation measured in the same run, query by query."""
+    label, _, path = spec.partition("=")
+    if not path:
+        return label, search
+    import importlib.util
+
+    module_spec = importlib.util.spec_from_file_location(f"bench_impl_{label}", path)
+    assert module_spec and module_spec.loader
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = module
+    module_spec.loader.exec_module(module)
+    module.DICTIONARY.forget()
+    return label, module.search
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return round(ordered[int(0.95 * (len(ordered) - 1))], 2)
+
+
+def run(
+    backend: str,
+    customers: int,
+    count: int,
+    seed: int,
+    work: Path,
+    impls: list[str],
+    dump: Path | None,
+) -> list[dict[str, Any]]:
     url, empty = store_url(backend, customers, work)
-    fill_s = fill(url, records) if empty else None
-    queries = labelled(records, count, seed)
+    records = customers_of(customers) if empty else None
+    fill_s = fill(url, records) if records is not None else None
+    queries = queries_of(customers, count, seed, work, records)
     engine = make_engine(url)
-    hits: dict[str, list[bool]] = defaultdict(list)
-    times: list[float] = []
-    misses: list[dict[str, Any]] = []
+    migrate.upgrade(engine)  # a store kept from an older schema gains the new index
+    variants = [load_impl(spec) for spec in impls or ["now"]]
+    hits: dict[str, dict[str, list[bool]]] = {label: defaultdict(list) for label, _ in variants}
+    times: dict[str, dict[str, list[float]]] = {label: defaultdict(list) for label, _ in variants}
+    rows: list[dict[str, Any]] = []
     with read_only(engine) as s:
         DICTIONARY.forget()
-        search(s, "warm up the dictionary")
-        for kind, q, want in queries:
-            t0 = time.perf_counter()
-            found = search(s, q, communities=["MAPLEFALLS"], limit=10)
-            times.append((time.perf_counter() - t0) * 1000)
-            ok = any(h.customer_id == want for h in found)
-            hits[kind].append(ok)
-            if not ok and len(misses) < 25:
-                misses.append({"kind": kind, "query": q, "wanted": want})
+        for _label, fn in variants:
+            fn(s, "warm up the dictionary")
+        for n, (kind, q, want) in enumerate(queries):
+            # Alternate which variant goes first, so neither is always the one with a cold cache.
+            order = variants if n % 2 == 0 else variants[::-1]
+            for label, fn in order:
+                t0 = time.perf_counter()
+                found = fn(s, q, communities=["MAPLEFALLS"], limit=10)
+                ms = (time.perf_counter() - t0) * 1000
+                place = next((i for i, h in enumerate(found) if h.customer_id == want), None)
+                hits[label][kind].append(place is not None)
+                times[label][kind].append(ms)
+                rows.append(
+                    {
+                        "impl": label,
+                        "kind": kind,
+                        "query": q,
+                        "wanted": want,
+                        "place": place,
+                        "ms": round(ms, 2),
+                        "top": [h.customer_id for h in found[:3]],
+                    }
+                )
     engine.dispose()
-    times.sort()
-    total = sum(sum(v) for v in hits.values())
-    return {
-        "backend": backend,
-        "customers": customers,
-        "queries": len(queries),
-        "fill_s": round(fill_s, 1) if fill_s is not None else "reused",
-        "top10_hit_rate": round(100 * total / len(queries), 2),
-        "by_kind": {k: round(100 * sum(v) / len(v), 1) for k, v in hits.items()},
-        "p50_ms": round(statistics.median(times), 2),
-        "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
-        "max_ms": round(times[-1], 2),
-        "some_misses": misses,
-    }
+    if dump is not None:
+        dump.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = []
+    for label, _fn in variants:
+        every = [t for v in times[label].values() for t in v]
+        total = sum(sum(v) for v in hits[label].values())
+        out.append(
+            {
+                "backend": backend,
+                "customers": customers,
+                "impl": label,
+                "queries": len(queries),
+                "fill_s": round(fill_s, 1) if fill_s is not None else "reused",
+                "top10_hit_rate": round(100 * total / len(queries), 2),
+                "by_kind": {k: round(100 * sum(v) / len(v), 1) for k, v in hits[label].items()},
+                "p50_ms": round(statistics.median(every), 2),
+                "p95_ms": _p95(every),
+                "max_ms": round(max(every), 2),
+                "p95_ms_by_kind": {k: _p95(v) for k, v in times[label].items()},
+                "some_misses": [
+                    {k: r[k] for k in ("kind", "query", "wanted")}
+                    for r in rows
+                    if r["impl"] == label and r["place"] is None
+                ][:25],
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+            }
+        )
+    return out
 
 
 def main() -> None:
@@ -272,11 +353,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql"])
     parser.add_argument("--work", type=Path, default=Path("/tmp/civic_bench_search"))
+    parser.add_argument(
+        "--impl",
+        action="append",
+        default=[],
+        help="label[=file.py]: measure this search too, query by query in the same run",
+    )
+    parser.add_argument("--dump", type=Path, help="write every query's result here (JSON lines)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     out = [
-        run(b, args.customers, args.queries, args.seed, args.work)
+        result
         for b in args.backend or ["sqlite"]
+        for result in run(
+            b, args.customers, args.queries, args.seed, args.work, args.impl, args.dump
+        )
     ]
     print(json.dumps(out, indent=2))
 
