@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import OSA, DamerauLevenshtein
+from rapidfuzz.distance import DamerauLevenshtein
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
@@ -155,14 +155,12 @@ def near_words(words: _Words, word: str) -> list[tuple[str, int]]:
     keys: list[str] = []
     for n in range(len(word) - edits, len(word) + edits + 1):
         keys.extend(words.by_length.get(n, ()))
-    # OSA (fast, bit-parallel) with one edit to spare, then the unrestricted distance: a
-    # deletion next to a swap (``bryant``: ``brnyt``) is two edits, though three for OSA.
-    found = process.extract(word, keys, scorer=OSA.distance, score_cutoff=edits + 1, limit=None)
-    ranked = []
-    for w, osa, _i in found:
-        d = int(osa) if osa <= 1 else DamerauLevenshtein.distance(word, w)
-        if w != word and d <= max_edits(word, w):
-            ranked.append((w, d))
+    # Damerau-Levenshtein, not OSA: a deletion next to a swap (``bryant``: ``brnyt``) is two
+    # edits, though three for OSA.
+    found = process.extract(
+        word, keys, scorer=DamerauLevenshtein.distance, score_cutoff=edits, limit=None
+    )
+    ranked = [(w, int(d)) for w, d, _i in found if w != word and d <= max_edits(word, w)]
     ranked.sort(key=lambda m: (m[1], -words.uses.get(m[0], 0)))
     return ranked
 
