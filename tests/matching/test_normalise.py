@@ -113,7 +113,7 @@ def test_reference_spellings_are_one_and_agree_with_the_ledger(digits: str, form
     assert n.normalise_reference("SSR", value) == "ssr:" + normalize_ref(value)
 
 
-def test_a_large_batch_is_normalised_in_two_processes_with_the_same_columns() -> None:
+def test_a_batch_is_normalised_column_wise_as_record_by_record() -> None:
     from civic.matching import records
 
     sources = [
@@ -136,8 +136,10 @@ def test_a_large_batch_is_normalised_in_two_processes_with_the_same_columns() ->
         )
         for i in range(1, 301)
     ]
-    serial = records.build(sources, workers=1)
-    parallel = records.build(sources, parallel_from=10)
-    assert parallel == serial
-    assert serial["unique_id"] == list(range(1, 301))
-    assert serial["business_name"][6] == "acme" and serial["business_name"][0] is None
+    columns = records.build(sources)
+    one_by_one = [records.match_record(s) for s in sources]
+    assert columns == {c: [r[c] for r in one_by_one] for c in records.COLUMNS}
+    assert columns["unique_id"] == list(range(1, 301))
+    assert columns["business_name"][6] == "acme" and columns["business_name"][0] is None
+    assert "robert" in one_by_one[3]["first_nicks"] and one_by_one[1]["refs"] == ["ssr:SSR0000002"]
+    assert records.build([]) == {c: [] for c in records.COLUMNS}

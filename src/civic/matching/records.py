@@ -4,8 +4,8 @@ customer row from the ledger and a row of a raw CSV export give the same record.
 
 from __future__ import annotations
 
-import multiprocessing
-from collections.abc import Iterable, Mapping, Sequence
+import gc
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,81 +90,56 @@ def _mailing_key(line: str | None) -> str | None:
     return n.normalise_address(line.split(",")[0]).full
 
 
-def match_record(src: SourceRecord) -> dict[str, Any]:
-    """The normalised columns of one record (``COLUMNS``)."""
+def match_row(src: SourceRecord) -> tuple[Any, ...]:
+    """The normalised columns of one record, in ``COLUMNS`` order."""
     name = n.person_name(src.first_name, src.middle_name, src.last_name, src.suffix)
     address = n.normalise_address(src.service_address)
-    refs = identity_refs(src.refs)
+    refs = identity_refs(src.refs) if src.refs else []
     location, occupant = _account_parts(src.account_number)
-    return {
-        "unique_id": src.id,
-        "community_id": src.community_id,
-        "first_name": name.first,
-        "first_nicks": list(n.nickname_forms(name.first)),
-        "first_initial": name.first[0] if name.first else None,
-        "middle_initial": name.middle_initial,
-        "last_name": name.last,
-        "last_initial": name.last[0] if name.last else None,
-        "suffix": name.suffix,
-        "business_name": n.normalise_business_name(src.business_name),
-        "street": address.street,
-        "unit": address.unit,
-        "address": address.full,
-        "mailing": _mailing_key(src.mailing_address),
-        "zip5": n.normalise_zip(src.zip),
-        "phone": n.normalise_phone(src.phone),
-        "email": n.normalise_email(src.email),
-        "refs": refs,
-        "ref_key": refs[0] if refs else None,
-        "location": location,
-        "occupant": occupant,
-        "inactive": src.status != "active",
-    }
+    first, last = name.first, name.last
+    return (
+        src.id,
+        src.community_id,
+        first,
+        list(n.nickname_forms(first)),
+        first[0] if first else None,
+        name.middle_initial,
+        last,
+        last[0] if last else None,
+        name.suffix,
+        n.normalise_business_name(src.business_name),
+        address.street,
+        address.unit,
+        address.full,
+        _mailing_key(src.mailing_address),
+        n.normalise_zip(src.zip),
+        n.normalise_phone(src.phone),
+        n.normalise_email(src.email),
+        refs,
+        refs[0] if refs else None,
+        location,
+        occupant,
+        src.status != "active",
+    )
 
 
-def columns_of(records: Iterable[Mapping[str, Any]]) -> dict[str, list[Any]]:
-    """Column-wise lists (what DuckDB takes in as one Arrow table)."""
-    cols: dict[str, list[Any]] = {c: [] for c in COLUMNS}
-    for rec in records:
-        for c in COLUMNS:
-            cols[c].append(rec[c])
-    return cols
+def match_record(src: SourceRecord) -> dict[str, Any]:
+    """The normalised columns of one record, by name (``COLUMNS``)."""
+    return dict(zip(COLUMNS, match_row(src), strict=True))
 
 
-PARALLEL_FROM = 50_000
-"""Records from which ``build`` normalises in two processes (below, starting one costs more
-than it saves)."""
-_PENDING: Sequence[SourceRecord] = ()
-"""The records a forked worker normalises (inherited from the parent at fork)."""
-
-
-def _build_part(start: int, stop: int) -> dict[str, list[Any]]:
-    return columns_of(match_record(s) for s in _PENDING[start:stop])
-
-
-def build(
-    sources: Sequence[SourceRecord],
-    *,
-    workers: int | None = None,
-    parallel_from: int = PARALLEL_FROM,
-) -> dict[str, list[Any]]:
-    """The normalised columns of these records. A large batch (``PARALLEL_FROM``) is split:
-    a forked process normalises the second half while this one does the first (normalising
-    is pure Python, so one process uses one core); ``workers=1`` or a platform without
-    ``fork`` keeps it in this process. Either way the columns are the same, in order."""
-    parallel = workers != 1 and len(sources) >= parallel_from
-    if not parallel or "fork" not in multiprocessing.get_all_start_methods():
-        return columns_of(match_record(s) for s in sources)
-    global _PENDING
-    half = len(sources) // 2
-    _PENDING = sources
+def build(sources: Sequence[SourceRecord]) -> dict[str, list[Any]]:
+    """The normalised columns of these records, column-wise (what DuckDB takes in as one Arrow
+    table): one tuple per record, transposed at C speed. The garbage collector is paused
+    meanwhile: these objects hold no cycles, and with a million of them alive its full passes
+    cost more than the normalising (measured: 2.97 s against 1.26 s for 98,268 records)."""
+    if not sources:
+        return {c: [] for c in COLUMNS}
+    paused = gc.isenabled()
+    gc.disable()
     try:
-        with multiprocessing.get_context("fork").Pool(1) as pool:
-            theirs = pool.apply_async(_build_part, (half, len(sources)))
-            mine = columns_of(match_record(s) for s in sources[:half])
-            rest = theirs.get()
+        columns = zip(*map(match_row, sources), strict=True)
+        return {name: list(values) for name, values in zip(COLUMNS, columns, strict=True)}
     finally:
-        _PENDING = ()
-    for column, values in mine.items():
-        values.extend(rest[column])
-    return mine
+        if paused:
+            gc.enable()
