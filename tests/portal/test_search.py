@@ -126,3 +126,38 @@ def test_a_customer_without_a_word_of_three_letters_is_synced(
     )
     sync_once(LedgerFeed(engine, today=TODAY), portal)
     assert top(portal, "1800-1", 1) == ["S001800-01"]
+
+
+@pytest.fixture
+def namesakes(engine: Engine, portal: Engine) -> Engine:
+    """Names whose words another customer holds in another order, and double names."""
+    town = Town(engine)
+    for name, account, address in (
+        ("William Kim", "1900-1", "1 Pine St"),
+        ("Kim S Williams", "1901-1", "2 Pine St"),
+        ("Julie Wood", "1902-1", "3 Pine St"),
+        ("Wood Julie", "1903-1", "4 Pine St"),
+        ("Jason L Smith-Jones", "1904-1", "5 Pine St"),
+        ("Jason SmithJones", "1905-1", "6 Pine St"),
+        ("Jason Smith", "1906-1", "7 Pine St"),
+        ("Jason Jones", "1907-1", "8 Pine St"),
+    ):
+        town.customer(name, account, service_address=address).charge("WA", "3.00", "2026-10-15")
+    sync_once(LedgerFeed(engine, today=TODAY), portal)
+    return portal
+
+
+def test_the_query_word_order_is_weighed_a_little(namesakes: Engine) -> None:
+    # Both begin with the query's words; the one in the query's order first.
+    assert top(namesakes, "Kim Willia", 2) == ["S001901-01", "S001900-01"]
+    assert top(namesakes, "William Ki", 1) == ["S001900-01"]
+    # A comma puts the last name first: ``Wood, Julie`` is Julie Wood.
+    assert top(namesakes, "Wood, Julie", 2) == ["S001902-01", "S001903-01"]
+    assert top(namesakes, "Wood Julie", 1) == ["S001903-01"]
+
+
+def test_a_double_name_typed_as_one_word_with_a_typo(namesakes: Engine) -> None:
+    # Neither part is a word as typed: ``smitha`` and ``joens`` are one edit from the parts.
+    assert "S001904-01" in top(namesakes, "Jason SmithaJoens", 2)
+    assert "S001904-01" in top(namesakes, "Jason SmithJones", 2)
+    assert "S001904-01" in top(namesakes, "Jasn SmithbJones", 2)

@@ -63,6 +63,15 @@ DONE = 96.0
 words as typed (``Douglas Jenknis`` is a real customer; Douglas Jenkins may still be meant)."""
 PREFIXES = 60
 """Dictionary words a partial word may stand for (the most used)."""
+EXTRA = 0.004
+"""What a name word the query does not mention costs (of a score of 1)."""
+ORDER = 0.01
+"""What a name costs whose words the query's met in another order (of a score of 1)."""
+JOINED = 0.99
+"""Two name words joined meet a query word a little less well than one word would (``Susan
+NguyenTr``: NguyenTran before Nguyen-Tran)."""
+ORDERED = 0.6
+"""How well a query word must meet a name word for its place to count in the order."""
 DICTIONARY_TTL = 30.0
 """Seconds a process keeps the typo dictionary before reloading it."""
 
@@ -419,7 +428,7 @@ class _Scorer:
         self.texts = texts
         self.known = known
         self.memo: dict[tuple[str, str], float] = {}
-        self.names: dict[str, list[tuple[list[float], int]]] = {}
+        self.names: dict[str, list[tuple[list[float], float]]] = {}
         self.by_id: dict[int, float] = {}
 
     def word(self, q: str, w: str) -> float:
@@ -429,23 +438,46 @@ class _Scorer:
             got = self.memo[key] = _sim(q, w)
         return got
 
-    def _name(self, name: str) -> list[tuple[list[float], int]]:
-        """Per text: each query word's best match among the name's words, and how many name
-        words no query word took."""
+    def _name(self, name: str) -> list[tuple[list[float], float]]:
+        """Per text: each query word's best match among the name's words, and what the name
+        costs beside them: a little per name word no query word took, and a little more when
+        the query's words met the name's in another order (``Kim Willia``: Kim S Williams
+        before William Kim). Two neighbouring name words count joined too (a double name
+        typed as one word: ``smithjones`` for Smith-Jones)."""
         out = []
         names = name.split()
+        # (word, first and last position it covers)
+        spans = [(w, i, i) for i, w in enumerate(names)]
+        spans += [
+            (names[i] + names[i + 1], i, i + 1)
+            for i in range(len(names) - 1)
+            if min(len(names[i]), len(names[i + 1])) >= 2  # not an initial
+        ]
         for words, _weight in self.texts:
-            tops: list[float] = []
-            used: set[str] = set()
-            for q in words:
-                top, top_word = 0.0, ""
-                for w in names:
-                    s = self.word(q, w)
-                    if s > top:
-                        top, top_word = s, w
-                tops.append(top)
-                used.add(top_word)
-            out.append((tops, sum(1 for w in names if w not in used)))
+            # Best pairs first, each name word meeting one query word at most (``Tohmas
+            # Thomams``: Andrew Tohmas's one word does not answer both).
+            pairs = []
+            for qi, q in enumerate(words):
+                for w, first, last in spans:
+                    s = self.word(q, w) * (JOINED if last > first else 1.0)
+                    pairs.append((-s, qi, first, last))
+            pairs.sort()
+            tops = [0.0] * len(words)
+            place: list[int | None] = [None] * len(words)
+            used: set[int] = set()
+            for neg, qi, first, last in pairs:
+                if place[qi] is not None or first in used or last in used:
+                    continue
+                tops[qi], place[qi] = -neg, first
+                used.update((first, last))
+            places = [
+                p for p, top in zip(place, tops, strict=True) if p is not None and top >= ORDERED
+            ]
+            extra = sum(1 for i in range(len(names)) if i not in used)
+            cost = EXTRA * extra
+            if any(b < a for a, b in zip(places, places[1:], strict=False)):
+                cost += ORDER
+            out.append((tops, cost))
         return out
 
     def score(self, name: str, address: str) -> float:
@@ -454,15 +486,15 @@ class _Scorer:
             parts = self.names[name] = self._name(name)
         addresses = [w for w in address.split() if w in self.known]
         best = 0.0
-        for (words, weight), (tops, extra) in zip(self.texts, parts, strict=True):
+        for (words, weight), (tops, cost) in zip(self.texts, parts, strict=True):
             if addresses:
                 tops = [
                     max(top, *(0.9 * self.word(q, w) for w in addresses))
                     for q, top in zip(words, tops, strict=True)
                 ]
             # A name word the query does not mention costs a little (``Julie Hunt`` before
-            # ``Julie A Hunt``).
-            best = max(best, weight * (sum(tops) / len(tops) - 0.004 * extra))
+            # ``Julie A Hunt``), another order a little more.
+            best = max(best, weight * (sum(tops) / len(tops) - cost))
         return 100 * best
 
 
@@ -540,9 +572,48 @@ def _trigram_candidates(
     return found, loosened
 
 
+def query_words(query: str) -> list[str]:
+    """The folded words of ``query``, in the name's order: ``Wood, Julie`` (last name, comma,
+    first name) is ``julie wood``."""
+    before, comma, after = query.partition(",")
+    if comma and before.strip() and after.strip():
+        return fold(after).split() + fold(before).split()
+    return fold(query).split()
+
+
+def split_word(words: _Words, word: str) -> tuple[str, str] | None:
+    """``word``, unknown to the dictionary, cut in two parts that may be two dictionary words
+    typed as one (a double name without its hyphen or space, with a typo: ``smithajoens`` is
+    ``smitha`` ``joens``), each part equal to or within its edits of one, at most two edits in
+    all; the fewest edits, then the most used. None when there is no such cut."""
+    if len(word) < 2 * index.MIN_WORD + 1 or word in words.uses or not word.isalpha():
+        return None
+    best: tuple[int, int, str, str] | None = None
+    for i in range(index.MIN_WORD, len(word) - index.MIN_WORD + 1):
+        parts = []
+        for part in (word[:i], word[i:]):
+            if part in words.uses:
+                parts.append((part, 0))
+            else:
+                near = near_words(words, part)
+                if not near:
+                    break
+                parts.append(near[0])
+        if len(parts) < 2:
+            continue
+        edits = parts[0][1] + parts[1][1]
+        if edits > 2:
+            continue
+        used = min(words.uses[parts[0][0]], words.uses[parts[1][0]])
+        key = (edits, -used, word[:i], word[i:])
+        if best is None or key < best:
+            best = key
+    return (best[2], best[3]) if best else None
+
+
 def plan_words(session: Session, query: str) -> tuple[list[str], list[list[str]]]:
     """The folded words of ``query`` and, for each, its dictionary corrections."""
-    words = fold(query).split()
+    words = query_words(query)
     return words, [corrections(session, w) for w in words]
 
 
@@ -573,7 +644,7 @@ def search_with_plan(
     if number is not None:
         hits = _number_search(session, number, communities, visible_only, limit)
         return hits, SearchPlan((number.digits,), (), False)
-    words = fold(query).split()
+    words = query_words(query)
     if not words:
         return [], SearchPlan((), (), False)
     dictionary = DICTIONARY.get(session)
@@ -606,6 +677,23 @@ def search_with_plan(
         )
         found.update(more)
         read += read_more
+        # A word typed for a double name (``smithajoens``): the customers with both its parts.
+        for m in again:
+            parts = split_word(dictionary, m.word)
+            if parts is None:
+                continue
+            typed = [w for w in words if w != m.word] + list(parts)
+            whole = [meaning(dictionary, w) for w in parts]
+            split = [*(o for o in again if o is not m and o.known), *whole]
+            more, read_more = _word_pool(
+                session,
+                typed,
+                split,
+                communities,
+                visible_only,
+            )
+            found.update(more)
+            read += read_more
         ranked = _rank(scorer, list(found.values()), limit)
     loosened = False
     if not read:
