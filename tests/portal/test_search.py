@@ -141,6 +141,8 @@ def namesakes(engine: Engine, portal: Engine) -> Engine:
         ("Jason SmithJones", "1905-1", "6 Pine St"),
         ("Jason Smith", "1906-1", "7 Pine St"),
         ("Jason Jones", "1907-1", "8 Pine St"),
+        ("Andrew Tohmas", "1908-1", "9 Pine St"),
+        ("Thomas R Thomass", "1909-1", "10 Pine St"),
     ):
         town.customer(name, account, service_address=address).charge("WA", "3.00", "2026-10-15")
     sync_once(LedgerFeed(engine, today=TODAY), portal)
@@ -161,3 +163,9 @@ def test_a_double_name_typed_as_one_word_with_a_typo(namesakes: Engine) -> None:
     assert "S001904-01" in top(namesakes, "Jason SmithaJoens", 2)
     assert "S001904-01" in top(namesakes, "Jason SmithJones", 2)
     assert "S001904-01" in top(namesakes, "Jasn SmithbJones", 2)
+
+
+def test_a_name_word_answers_one_query_word(namesakes: Engine) -> None:
+    # ``tohmas`` is Andrew Tohmas's last name, and ``thomams`` one edit from it too; but one
+    # word cannot answer both: Thomas R Thomass (a typo in each word) first.
+    assert top(namesakes, "Tohmas Thomams", 1) == ["S001909-01"]

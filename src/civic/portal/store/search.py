@@ -61,6 +61,9 @@ RARE = 20
 DONE = 96.0
 """Corrections are tried unless as many results as asked for score at least this from the
 words as typed (``Douglas Jenknis`` is a real customer; Douglas Jenkins may still be meant)."""
+SPLIT_BELOW = 80.0
+"""A word is cut in two (a double name typed as one) only when fewer results than asked for
+score this much with the corrections (a typo in each word scores about 85)."""
 PREFIXES = 60
 """Dictionary words a partial word may stand for (the most used)."""
 EXTRA = 0.004
@@ -70,6 +73,8 @@ ORDER = 0.01
 JOINED = 0.99
 """Two name words joined meet a query word a little less well than one word would (``Susan
 NguyenTr``: NguyenTran before Nguyen-Tran)."""
+JOINED_MIN = 6
+"""Letters a query word needs to be compared with two name words joined."""
 ORDERED = 0.6
 """How well a query word must meet a name word for its place to count in the order."""
 DICTIONARY_TTL = 30.0
@@ -427,15 +432,17 @@ class _Scorer:
     def __init__(self, texts: Sequence[tuple[list[str], float]], known: set[str]) -> None:
         self.texts = texts
         self.known = known
-        self.memo: dict[tuple[str, str], float] = {}
+        self.memo: dict[str, dict[str, float]] = {}
         self.names: dict[str, list[tuple[list[float], float]]] = {}
         self.by_id: dict[int, float] = {}
 
     def word(self, q: str, w: str) -> float:
-        key = (q, w)
-        got = self.memo.get(key)
+        memo = self.memo.get(q)
+        if memo is None:
+            memo = self.memo[q] = {}
+        got = memo.get(w)
         if got is None:
-            got = self.memo[key] = _sim(q, w)
+            got = memo[w] = _sim(q, w)
         return got
 
     def _name(self, name: str) -> list[tuple[list[float], float]]:
@@ -453,23 +460,52 @@ class _Scorer:
             for i in range(len(names) - 1)
             if min(len(names[i]), len(names[i + 1])) >= 2  # not an initial
         ]
+        joined = [JOINED if last > first else 1.0 for _w, first, last in spans]
         for words, _weight in self.texts:
-            # Best pairs first, each name word meeting one query word at most (``Tohmas
-            # Thomams``: Andrew Tohmas's one word does not answer both).
-            pairs = []
-            for qi, q in enumerate(words):
-                for w, first, last in spans:
-                    s = self.word(q, w) * (JOINED if last > first else 1.0)
-                    pairs.append((-s, qi, first, last))
-            pairs.sort()
-            tops = [0.0] * len(words)
-            place: list[int | None] = [None] * len(words)
+            # Each query word's best name word; when two want the same one, best pairs first,
+            # each name word meeting one query word at most (``Tohmas Thomams``: Andrew
+            # Tohmas's one word does not answer both).
+            rows = []
+            for q in words:
+                memo = self.memo.get(q)
+                if memo is None:
+                    memo = self.memo[q] = {}
+                row = []
+                for (w, first, last), factor in zip(spans, joined, strict=True):
+                    if last > first and len(q) < JOINED_MIN:
+                        row.append(0.0)  # too short to be two words joined
+                        continue
+                    got = memo.get(w)
+                    if got is None:
+                        got = memo[w] = _sim(q, w)
+                    row.append(got * factor)
+                rows.append(row)
+            tops = [max(row) for row in rows]
+            best = [row.index(top) for row, top in zip(rows, tops, strict=True)]
             used: set[int] = set()
-            for neg, qi, first, last in pairs:
-                if place[qi] is not None or first in used or last in used:
-                    continue
-                tops[qi], place[qi] = -neg, first
+            place: list[int | None] = []
+            for b in best:
+                _w, first, last = spans[b]
+                if first in used or last in used:
+                    break
                 used.update((first, last))
+                place.append(first)
+            else:
+                best = []
+            if best:
+                pairs = sorted(
+                    (-v, qi, spans[si][1], spans[si][2])
+                    for qi, row in enumerate(rows)
+                    for si, v in enumerate(row)
+                )
+                tops = [0.0] * len(words)
+                place = [None] * len(words)
+                used = set()
+                for neg, qi, first, last in pairs:
+                    if place[qi] is not None or first in used or last in used:
+                        continue
+                    tops[qi], place[qi] = -neg, first
+                    used.update((first, last))
             places = [
                 p for p, top in zip(place, tops, strict=True) if p is not None and top >= ORDERED
             ]
@@ -507,7 +543,8 @@ def _texts(words: list[str]) -> list[tuple[list[str], float]]:
             texts.append(([*words[:i], words[i] + words[i + 1], *words[i + 2 :]], 0.99))
     if len(words) > 1:
         texts.append((["".join(words)], 0.97))
-    return texts
+    # Each once (``12 n``: joining the short word is joining every word).
+    return list({tuple(t): (t, w) for t, w in reversed(texts)}.values())[::-1]
 
 
 def _rank(
@@ -534,7 +571,7 @@ def _trigram_candidates(
 ) -> tuple[dict[int, index.Candidate], bool]:
     """Candidates from the trigram index, when every word is common: every fragment (the words
     as typed, then corrected), and the fragments as a phrase and close together first when
-    that is more than the pool holds; any fragment only when that finds too few."""
+    that is more than the pool holds; any fragment only when that finds none."""
 
     def find(
         fragments: Sequence[str], every: bool, limit: int, near: bool = False, phrase: bool = False
@@ -564,8 +601,10 @@ def _trigram_candidates(
                 found.setdefault(c.customer_id, c)
         for c in every:
             found.setdefault(c.customer_id, c)
+    # Any fragment only when no customer has every one (``52110 6th`` found one customer: the
+    # house number's; reading the customers of any ``6th`` would add nothing but time).
     loosened = False
-    if len(found) < 10:
+    if not found:
         for c in find(sorted({*words, *corrected}), False, POOL):
             found.setdefault(c.customer_id, c)
         loosened = True
@@ -584,14 +623,19 @@ def query_words(query: str) -> list[str]:
 def split_word(words: _Words, word: str) -> tuple[str, str] | None:
     """``word``, unknown to the dictionary, cut in two parts that may be two dictionary words
     typed as one (a double name without its hyphen or space, with a typo: ``smithajoens`` is
-    ``smitha`` ``joens``), each part equal to or within its edits of one, at most two edits in
-    all; the fewest edits, then the most used. None when there is no such cut."""
+    ``smitha`` ``joens``): one part a dictionary word, the other equal to or within its edits
+    of one, at most two edits in all; the fewest edits, then the most used. None when there
+    is no such cut."""
     if len(word) < 2 * index.MIN_WORD + 1 or word in words.uses or not word.isalpha():
         return None
     best: tuple[int, int, str, str] | None = None
     for i in range(index.MIN_WORD, len(word) - index.MIN_WORD + 1):
+        left, right = word[:i], word[i:]
+        # One part as typed (a typo in each part is not looked for: too many cuts to correct).
+        if left not in words.uses and right not in words.uses:
+            continue
         parts = []
-        for part in (word[:i], word[i:]):
+        for part in (left, right):
             if part in words.uses:
                 parts.append((part, 0))
             else:
@@ -677,8 +721,15 @@ def search_with_plan(
         )
         found.update(more)
         read += read_more
-        # A word typed for a double name (``smithajoens``): the customers with both its parts.
+        ranked = _rank(scorer, list(found.values()), limit)
+        # A word typed for a double name (``smithajoens``): the customers with both its parts,
+        # when the corrections did not find as many good results as asked for, and unless the
+        # word begins a dictionary word (a partial name).
         for m in again:
+            if sum(1 for _cid, score in ranked if score >= SPLIT_BELOW) >= limit:
+                break
+            if any(w.startswith(m.word) for w in m.known):
+                continue
             parts = split_word(dictionary, m.word)
             if parts is None:
                 continue
@@ -694,7 +745,7 @@ def search_with_plan(
             )
             found.update(more)
             read += read_more
-        ranked = _rank(scorer, list(found.values()), limit)
+            ranked = _rank(scorer, list(found.values()), limit)
     loosened = False
     if not read:
         found, loosened = _trigram_candidates(session, words, meanings, communities, visible_only)
