@@ -239,6 +239,13 @@ def _as_typed(words: _Words, m: _Meaning) -> _Meaning:
     return _Meaning(m.word, known, [], sum(words.uses.get(w, 0) for w in known), True)
 
 
+def _whole(words: _Words, m: _Meaning) -> _Meaning:
+    """The same word without the words it begins: itself (when known) and its corrections."""
+    known = [w for w in m.known if w == m.word or w in m.near]
+    uses = sum(words.uses.get(w, 0) for w in known)
+    return _Meaning(m.word, known, m.near, uses, False, m.common)
+
+
 def _doubtful(words: _Words, m: _Meaning) -> bool:
     """Whether a typed word may be a typo: the dictionary does not know it, or knows a word
     one or two edits away that is ``RARE`` times more used (a misspelling some other record
@@ -253,6 +260,7 @@ def _word_pool(
     meanings: Sequence[_Meaning],
     communities: Sequence[str] | None,
     visible_only: bool,
+    budget: int = BUDGET,
 ) -> tuple[dict[int, index.Candidate], int]:
     """Candidates from the word table, and how many rows that read (0: every word too common,
     the trigram index must do). The customers of the rarest word (and of the next rarest) when
@@ -268,7 +276,7 @@ def _word_pool(
             m.known,
             communities=communities,
             visible_only=visible_only,
-            limit=BUDGET,
+            limit=budget,
             starting=starting,
             whole=whole,
         ):
@@ -734,7 +742,9 @@ def search_with_plan(
             if parts is None:
                 continue
             typed = [w for w in words if w != m.word] + list(parts)
-            whole = [meaning(dictionary, w) for w in parts]
+            # Each part stands for itself and its corrections, not the words it begins: the
+            # parts of a double name are whole words.
+            whole = [_whole(dictionary, meaning(dictionary, w)) for w in parts]
             split = [*(o for o in again if o is not m and o.known), *whole]
             more, read_more = _word_pool(
                 session,
@@ -742,6 +752,7 @@ def search_with_plan(
                 split,
                 communities,
                 visible_only,
+                budget=FEW,  # the holders of a double name are few
             )
             found.update(more)
             read += read_more
