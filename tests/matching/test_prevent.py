@@ -437,3 +437,32 @@ def test_the_key_cache_follows_the_ledger_and_never_outlives_it(
     second = ledger_with(bob, carol, alice)
     assert _candidates_of(second, path, row) == ["007000-01"]
     second.dispose()
+
+
+def test_a_server_ledger_keeps_its_keys_in_the_cache_directory(
+    engine: Engine, trained: Town, tmp_path: Path
+) -> None:
+    """PostgreSQL (any ledger that is not a file) keeps the keys under a digest of its URL in
+    the cache directory: the second import finds them, and both decide alike."""
+    cache_dir = tmp_path / "cache"
+    path = _write(tmp_path, "new.csv", SCORED)
+
+    def once() -> ImportSummary:
+        screening = screening_for(engine, cache_dir=cache_dir)
+        try:
+            return import_csv(
+                engine, "customers", path, actor="clerk", community=COMMUNITY, screening=screening
+            )
+        finally:
+            screening.close()
+
+    first = once()
+    files = sorted(p.name for p in cache_dir.glob("*.duckdb"))
+    if engine.url.get_backend_name() == "sqlite":
+        assert files == []  # a SQLite ledger keeps them beside its file
+        return
+    assert len(files) == 1 and files[0].startswith("ledger-")
+    assert engine.url.password is None or engine.url.password not in files[0]
+    second = once()
+    assert _paths(first) == (0, 1, 2, 2)
+    assert _paths(second) == (0, 1, 2, 0)

@@ -755,16 +755,25 @@ def _sources(session: Session, ids: Sequence[int]) -> list[records.SourceRecord]
     return out
 
 
-def screening_for(engine: Engine, *, cache: bool = True) -> ImportScreening:
+def screening_for(
+    engine: Engine, *, cache: bool = True, cache_dir: Path | None = None
+) -> ImportScreening:
     """The screening of an import into this ledger, with its latest saved model (if any).
-    With ``cache``, a SQLite ledger keeps its candidate keys beside its file between imports
-    (``cache_path``); other ledgers compute them in memory for each import."""
+    With ``cache``, the candidate keys are kept between imports: beside a SQLite ledger's
+    file, or, for a server database such as PostgreSQL, in ``cache_dir`` under a digest of
+    its URL (without the password); with neither, they are computed in memory for each
+    import."""
     with read_only(engine) as session:
         saved = latest_model(session)
         model = dict(saved.model) if saved else None
         version = saved.version if saved else 0
     url = engine.url
     base = None
-    if cache and url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        base = Path(str(url.database))
+    if cache and url.get_backend_name() == "sqlite":
+        if url.database not in (None, "", ":memory:"):
+            base = Path(str(url.database))
+    elif cache and cache_dir is not None:
+        digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        base = cache_dir / f"ledger-{digest[:16]}"
     return ImportScreening(model, version, base)
