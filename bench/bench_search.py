@@ -15,6 +15,9 @@ customer it was made from is among the first ten results.
     .venv/bin/python bench/bench_search.py --customers 1000000 --backend sqlite
     .venv/bin/python bench/bench_search.py --customers 1000000 --backend postgresql
 
+Two labelled sets are measured in every run, each query once: ``original`` (the generator's,
+unchanged) and ``fair``, the same with every name query that ten or more other customers
+answer as well replaced by another of its kind (``Namesakes``, ``fair``); results per set.
 The labelled queries are kept in ``--work`` too (planning a town of a million takes minutes).
 ``--impl label=other_search.py`` (repeatable; ``--impl now`` is this tree's search) measures
 several implementations in one run, query by query, alternating which goes first, so they see
