@@ -1,4 +1,5 @@
-"""The Fellegi–Sunter model, on Splink 5 with its embedded DuckDB backend. This is the ONLY
+"""The Fellegi–Sunter model, on Splink 5 with its embedded DuckDB backend (or, chosen by a
+setting, Splink's Spark backend: ``backend="spark"``, docs/scaling.md). This is the ONLY
 module that imports splink (ARCHITECTURE.md): everything else hands it normalised records
 (``records.COLUMNS``) and gets back plain values.
 
@@ -11,23 +12,35 @@ module that imports splink (ARCHITECTURE.md): everything else hands it normalise
 - ``predict()``: scores the blocked pairs with a trained model; every pair carries, per
   comparison, the level it fell in and the match weight it added; pairs are clustered with
   Splink's connected components.
+
+The model is always stored as DuckDB SQL (the comparisons below): on Spark its conditions and
+blocking rules are translated when a linker is made (``spark_sql``), and a model trained on
+Spark is stored with the DuckDB SQL again, so either backend uses a model the other trained.
 """
 
 from __future__ import annotations
 
+import atexit
+import copy
 import logging
 import math
+import os
 import random
+import shutil
+import sys
+import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.internals.exceptions import EMTrainingException
 
-from civic.errors import InvalidInput
+from civic.errors import CivicError, InvalidInput
 from civic.matching.records import COLUMNS
 
 MODEL_FORMAT = "civic-match-model/1"
@@ -35,6 +48,18 @@ MODEL_FORMAT = "civic-match-model/1"
 
 class TooFewRecords(InvalidInput):
     """Training found no pairs to learn from."""
+
+
+Backend = Literal["duckdb", "spark"]
+"""Where Splink runs: DuckDB embedded in this process, or Spark (local or a cluster)."""
+BACKENDS: tuple[Backend, ...] = ("duckdb", "spark")
+
+
+class BackendUnavailable(CivicError):
+    """The chosen backend cannot run here (pyspark not installed, no Java, ...)."""
+
+    status = 503
+    code = "backend_unavailable"
 
 
 _SCHEMA = pa.schema(
@@ -364,18 +389,48 @@ class _Session:
         self.con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         self.con.execute("SET preserve_insertion_order = false")
         self.api = DuckDBAPI(self.con)
-        table = pa.Table.from_pydict(dict(columns), schema=_SCHEMA)
-        if sample is not None and table.num_rows > sample:
-            # records at random: duplicate pairs survive (both records picked) often
-            # enough for EM, and the share of matching pairs is unchanged
-            picked = sorted(random.Random(seed).sample(range(table.num_rows), sample))
-            table = table.take(pa.array(picked, type=pa.int64()))
+        table = _input_table(columns, sample, seed)
         self.count = table.num_rows
         self.input = self.api.register(table, table_name="civic_customers")
         self.linker = Linker(self.input, _settings(model), log_level=logging.ERROR)
 
+    def pairs(self, predictions: Any, model: Mapping[str, Any]) -> list[Scored]:
+        return _read_pairs(self.con, predictions.physical_name, model)
+
+    def heads(self, clustered: Any) -> dict[int, int]:
+        rows = self.con.sql(
+            f"SELECT unique_id, min(unique_id) OVER (PARTITION BY cluster_id) AS head "
+            f"FROM {clustered.physical_name}"
+        ).fetchall()
+        return {int(uid): int(head) for uid, head in rows}
+
     def close(self) -> None:
         self.con.close()
+
+
+def _input_table(columns: Mapping[str, Sequence[Any]], sample: int | None, seed: int) -> pa.Table:
+    table = pa.Table.from_pydict(dict(columns), schema=_SCHEMA)
+    if sample is not None and table.num_rows > sample:
+        # records at random: duplicate pairs survive (both records picked) often
+        # enough for EM, and the share of matching pairs is unchanged
+        picked = sorted(random.Random(seed).sample(range(table.num_rows), sample))
+        table = table.take(pa.array(picked, type=pa.int64()))
+    return table
+
+
+def _open(
+    columns: Mapping[str, Sequence[Any]],
+    model: Mapping[str, Any] | None,
+    backend: Backend,
+    *,
+    sample: int | None = None,
+    seed: int = 42,
+) -> _Session | _SparkRun:
+    if backend == "duckdb":
+        return _Session(columns, model, sample=sample, seed=seed)
+    if backend == "spark":
+        return _SparkRun(columns, model, sample=sample, seed=seed)
+    raise InvalidInput(f"match backend {backend!r}: expected one of {', '.join(BACKENDS)}")
 
 
 class _RuleFailed(Exception):
@@ -386,8 +441,11 @@ class _RuleFailed(Exception):
         self.index = index
 
 
-def train(columns: Mapping[str, Sequence[Any]], *, seed: int = 42) -> dict[str, Any]:
-    """Train a model on these records (unsupervised) and return it as a JSON-able dict.
+def train(
+    columns: Mapping[str, Sequence[Any]], *, seed: int = 42, backend: Backend = "duckdb"
+) -> dict[str, Any]:
+    """Train a model on these records (unsupervised) and return it as a JSON-able dict (its
+    SQL is DuckDB's whichever ``backend`` trained it).
 
     In a small ledger EM under one blocking rule can drive a level's m to 0 (no pair under the
     rule fell in it), which Splink refuses part-way, leaving its linker unusable: training
@@ -395,15 +453,15 @@ def train(columns: Mapping[str, Sequence[Any]], *, seed: int = 42) -> dict[str, 
     skip: set[int] = set()
     while True:
         try:
-            return _train_once(columns, seed=seed, skip=skip)
+            return _train_once(columns, seed=seed, skip=skip, backend=backend)
         except _RuleFailed as failed:
             skip.add(failed.index)
 
 
 def _train_once(
-    columns: Mapping[str, Sequence[Any]], *, seed: int, skip: set[int]
+    columns: Mapping[str, Sequence[Any]], *, seed: int, skip: set[int], backend: Backend
 ) -> dict[str, Any]:
-    session = _Session(columns, None, sample=TRAIN_RECORDS, seed=seed)
+    session = _open(columns, None, backend, sample=TRAIN_RECORDS, seed=seed)
     try:
         linker = session.linker
         linker.training.estimate_probability_two_random_records_match(
@@ -415,7 +473,11 @@ def _train_once(
             recall=0.8,
         )
         pairs = max(1e6, min(1e7, session.count * 10.0))
-        linker.training.estimate_u_using_random_sampling(max_pairs=pairs, seed=seed)
+        # Splink samples u in chunks (one query per comparison and chunk, stopping once every
+        # level is seen often enough): cheap in DuckDB, a Spark job each on Spark, where one
+        # chunk per comparison is far faster
+        chunks: dict[str, int] = {"num_chunks": 1} if backend == "spark" else {}
+        linker.training.estimate_u_using_random_sampling(max_pairs=pairs, seed=seed, **chunks)
         sample = min(1.0, EM_RECORDS / max(1, session.count))
         trained = 0
         for index, rule in enumerate(_training_rules()):
@@ -439,7 +501,10 @@ def _train_once(
                 f"{session.count} records are too few to train a model: match a larger set "
                 "(or run `civic match run` on the ledger first, so its model is reused)"
             )
-        splink_model = _floor_m(linker.misc.save_model_to_json())
+        splink_model = linker.misc.save_model_to_json()
+        if backend != "duckdb":
+            splink_model = _as_duckdb(splink_model)
+        splink_model = _floor_m(splink_model)
     finally:
         session.close()
     return {"format": MODEL_FORMAT, "records": session.count, "splink": splink_model}
@@ -517,14 +582,17 @@ def predict(
     *,
     min_weight: float,
     cluster_weight: float | None = None,
+    backend: Backend = "duckdb",
 ) -> Prediction:
     """Score the blocked pairs of these records with ``model``; keep pairs at or above
     ``min_weight``; cluster (connected components) at ``cluster_weight`` (default the
-    same)."""
-    session = _Session(columns, model)
+    same). On Spark the pairs are scored there and only those kept come back."""
+    session = _open(columns, model, backend)
     try:
         linker = session.linker
-        chunks = max(1, session.count // 400_000)
+        # DuckDB scores a large ledger in chunks, to stay within its memory limit; Spark
+        # partitions the work itself
+        chunks = max(1, session.count // 400_000) if backend == "duckdb" else 1
         predictions = linker.inference.predict(
             threshold_match_weight=min_weight,
             num_chunks_left=chunks if chunks > 1 else None,
@@ -535,12 +603,8 @@ def predict(
             predictions,
             threshold_match_weight=min_weight if cluster_weight is None else cluster_weight,
         )
-        pairs = _read_pairs(session.con, predictions.physical_name, model)
-        rows = session.con.sql(
-            f"SELECT unique_id, min(unique_id) OVER (PARTITION BY cluster_id) AS head "
-            f"FROM {clustered.physical_name}"
-        ).fetchall()
-        clusters = {int(uid): int(head) for uid, head in rows}
+        pairs = session.pairs(predictions, model)
+        clusters = session.heads(clustered)
     finally:
         session.close()
     return Prediction(pairs=pairs, clusters=clusters, prior_weight=prior_weight(model))
@@ -640,6 +704,309 @@ def _has_tf(model: Mapping[str, Any], name: str) -> bool:
         if comparison["output_column_name"] == name:
             return any(lv.get("tf_adjustment_column") for lv in comparison["comparison_levels"])
     return False
+
+
+# -- the Spark backend (docs/scaling.md) --------------------------------------------------------
+
+SPARK_EXTRA = "pip install 'civic-ledger[spark]'"
+SPARK_MASTER = "local[2]"
+"""The default master: Spark in this process's JVM on two cores (``CIVIC_SPARK_MASTER``)."""
+SPARK_LOCAL_CONF: dict[str, str] = {
+    "spark.driver.memory": "2g",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.default.parallelism": "8",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+}
+"""Local mode only: a modest JVM, few shuffle partitions (Spark's 200 suit a cluster)."""
+_LOG4J = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+"""
+"""Local mode: the JVM logs errors only (its warnings at start-up are about Hadoop's native
+libraries and the like, nothing a clerk can act on)."""
+
+
+@dataclass
+class _SparkState:
+    master: str = SPARK_MASTER
+    session: Any = None
+    scratch: Path | None = None
+    """Our temporary directory (local mode): shuffle spill and Splink's checkpoints."""
+    runs: int = 0
+
+
+_SPARK = _SparkState()
+
+
+def configure_spark(master: str) -> None:
+    """The master the process's Spark session is made for: ``local[N]``, ``spark://host:7077``,
+    ``yarn``, ``k8s://...``. Takes effect when the session is made (first Spark run)."""
+    _SPARK.master = master
+
+
+def spark_session() -> Any:
+    """The process's SparkSession, made on first use with Splink's similarity functions (its
+    jar for Spark 4). In local mode it gets a modest configuration and a temporary checkpoint
+    directory; on a cluster, Spark's own configuration (``spark-defaults.conf``) applies and
+    must set ``spark.checkpoint.dir`` to a directory every executor reaches."""
+    if _SPARK.session is not None:
+        return _SPARK.session
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the spark match backend needs pyspark, which is not installed: {SPARK_EXTRA}"
+        ) from exc
+    from splink.backends.spark import similarity_jar_location
+
+    logging.getLogger("py4j").setLevel(logging.ERROR)
+    local = _SPARK.master.startswith("local")
+    scratch = Path(tempfile.mkdtemp(prefix="civic-spark-"))
+    builder = (
+        SparkSession.builder.master(_SPARK.master)
+        .appName("civic-match")
+        .config("spark.jars", similarity_jar_location())
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    if local:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # the Jaro-Winkler UDF runs in this process's Python (with its packages), not in
+        # whatever `python3` is on PATH
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        log4j = scratch / "log4j2.properties"
+        log4j.write_text(_LOG4J, encoding="utf-8")
+        conf = {
+            **SPARK_LOCAL_CONF,
+            "spark.local.dir": str(scratch),
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{log4j}",
+        }
+        for key, value in conf.items():
+            builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # no Java, a master that does not answer, ...
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise BackendUnavailable(
+            f"Spark ({_SPARK.master}) did not start: {exc}. It needs Java 17 or newer "
+            "(JAVA_HOME or java on PATH)."
+        ) from exc
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.udf.register(JARO_WINKLER_UDF, _jaro_winkler_udf())
+    if spark.sparkContext._jsc.sc().getCheckpointDir().isEmpty():
+        if not local:
+            spark.stop()
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise BackendUnavailable(
+                "Spark on a cluster needs spark.checkpoint.dir (in spark-defaults.conf) set to "
+                "a directory every executor can reach (HDFS, S3, a shared mount)"
+            )
+        _SPARK.scratch = scratch
+    else:
+        shutil.rmtree(scratch, ignore_errors=True)
+    _SPARK.session = spark
+    atexit.register(stop_spark)
+    return spark
+
+
+def stop_spark() -> None:
+    """Stop the process's Spark session (if one was made) and remove its temporary files."""
+    spark, scratch = _SPARK.session, _SPARK.scratch
+    _SPARK.session, _SPARK.scratch = None, None
+    if spark is not None:
+        spark.stop()
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+JARO_WINKLER_UDF = "civic_jaro_winkler"
+
+
+def _jaro_winkler_udf() -> Any:
+    """DuckDB's ``jaro_winkler_similarity`` as a Spark UDF (Arrow-batched Python, rapidfuzz:
+    the same algorithm as DuckDB's, by the same author; checked equal on 200,000 pairs of
+    names and addresses with typos). Splink's jar computes Jaro with half transpositions not
+    rounded down, so "johnson"/"johson" is 0.908 there and 0.928 in DuckDB. Made in a closure
+    so that Spark ships the function itself and an executor needs only rapidfuzz."""
+    from pyspark.sql.functions import udf
+    from pyspark.sql.types import DoubleType
+
+    def jaro_winkler(left: str | None, right: str | None) -> float | None:
+        from rapidfuzz.distance import JaroWinkler
+
+        if left is None or right is None:
+            return None
+        if not left and not right:
+            return 0.0  # DuckDB's value for two empty strings (rapidfuzz says 1.0)
+        return float(JaroWinkler.similarity(left, right))
+
+    return udf(jaro_winkler, DoubleType(), useArrow=True)
+
+
+def _list_valued(node: Any) -> bool:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Column):
+        name = node.name
+        if not node.table and name.endswith(("_l", "_r")):
+            name = name[:-2]
+        return name in _LIST_COLUMNS
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower() in ("list_intersect", "array_intersect")
+    return isinstance(node, exp.ArrayIntersect)
+
+
+def spark_sql(sql: str) -> str:
+    """A comparison condition or blocking rule written for DuckDB (as models store them), in
+    Spark SQL. sqlglot translates most of it; these it gets wrong for our columns: DuckDB's
+    ``len`` of a list is Spark's ``size``, ``list_intersect`` is ``array_intersect``,
+    ``damerau_levenshtein`` is the UDF of Splink's jar (the same distances), and
+    ``jaro_winkler_similarity`` is ``civic_jaro_winkler`` (``_jaro_winkler_udf``: the jar's
+    Jaro-Winkler counts transpositions differently and puts about one pair in two hundred of
+    similar names on the other side of a threshold)."""
+    import sqlglot
+    from sqlglot import exp
+
+    def functions(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.JarowinklerSimilarity):
+            return exp.Anonymous(this=JARO_WINKLER_UDF, expressions=[node.this, node.expression])
+        if isinstance(node, exp.Anonymous) and str(node.name).lower() == "list_intersect":
+            return exp.Anonymous(this="array_intersect", expressions=node.expressions)
+        return node
+
+    def lengths(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Length) and _list_valued(node.this):
+            return exp.Anonymous(this="size", expressions=[node.this])
+        return node
+
+    # two passes: a node a pass replaces is not visited again by that pass
+    tree = sqlglot.parse_one(sql, read="duckdb").transform(functions).transform(lengths)
+    return str(tree.sql(dialect="spark"))
+
+
+_LIST_COLUMNS = frozenset(f.name for f in _SCHEMA if pa.types.is_list(f.type))
+
+
+def _duckdb_settings() -> dict[str, Any]:
+    """The untrained settings as DuckDB SQL (what a model stores)."""
+    return dict(_settings(None).create_settings_dict("duckdb"), sql_dialect="duckdb")
+
+
+def _for_spark(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings (a model or the untrained ones) with their SQL translated for Spark."""
+    out = copy.deepcopy(dict(settings))
+    out["sql_dialect"] = "spark"
+    rules = []
+    for rule in out["blocking_rules_to_generate_predictions"]:
+        sql = rule["blocking_rule"] if isinstance(rule, dict) else str(rule)
+        rules.append({"blocking_rule": spark_sql(sql), "sql_dialect": "spark"})
+    out["blocking_rules_to_generate_predictions"] = rules
+    for comparison in out["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level["sql_condition"].strip().upper() != "ELSE":
+                level["sql_condition"] = spark_sql(level["sql_condition"])
+    return out
+
+
+def _as_duckdb(trained: Mapping[str, Any]) -> dict[str, Any]:
+    """A model trained on Spark with its SQL put back as DuckDB's (the parameters kept): the
+    Spark linker was made from exactly these settings, translated level by level. (A
+    comparison Splink left out of the trained model, as it does when EM under a rule on
+    that column found no pairs, stays out.)"""
+    template = _duckdb_settings()
+    source = {c["output_column_name"]: c for c in template["comparisons"]}
+    out = dict(trained)
+    out["sql_dialect"] = "duckdb"
+    out["blocking_rules_to_generate_predictions"] = [
+        {"blocking_rule": rule["blocking_rule"], "sql_dialect": "duckdb"}
+        for rule in template["blocking_rules_to_generate_predictions"]
+    ]
+    comparisons = []
+    for got in trained["comparisons"]:
+        want = source[got["output_column_name"]]
+        levels = []
+        for level, original in zip(
+            got["comparison_levels"], want["comparison_levels"], strict=True
+        ):
+            assert level.get("label_for_charts") == original.get("label_for_charts")
+            levels.append({**level, "sql_condition": original["sql_condition"]})
+        comparisons.append({**got, "comparison_levels": levels})
+    out["comparisons"] = comparisons
+    return out
+
+
+class _SparkRun:
+    """The input table as a Spark DataFrame and a Linker over Splink's SparkAPI; results come
+    back to this process as Arrow and are read with the DuckDB path's own code."""
+
+    def __init__(
+        self,
+        columns: Mapping[str, Sequence[Any]],
+        model: Mapping[str, Any] | None,
+        *,
+        sample: int | None = None,
+        seed: int = 42,
+    ):
+        from splink.backends.spark import SparkAPI
+
+        _quiet()
+        self.spark = spark_session()
+        self.checkpoints: Path | None = None
+        if _SPARK.scratch is not None:
+            # one checkpoint directory per run, removed when it closes
+            _SPARK.runs += 1
+            self.checkpoints = _SPARK.scratch / f"run-{_SPARK.runs}"
+            self.spark.sparkContext.setCheckpointDir(str(self.checkpoints))
+        self.api = SparkAPI(spark_session=self.spark)  # type: ignore[no-untyped-call]
+        self.spark.catalog.dropTempView("civic_customers")  # left by a run that failed
+        table = _input_table(columns, sample, seed)
+        self.count = table.num_rows
+        self.input = self.api.register(self._stored(table), table_name="civic_customers")
+        settings = _for_spark(_duckdb_settings() if model is None else model["splink"])
+        self.linker = Linker(self.input, settings, log_level=logging.ERROR)
+
+    def _stored(self, table: pa.Table) -> Any:
+        """The records as Parquet files in the checkpoint directory, read back: a DataFrame
+        made from local data carries that data in its query plan, and every query Splink
+        builds over it (one join per blocking rule) copies it, which exhausts the driver's
+        memory at 100,000 records."""
+        frame = self.spark.createDataFrame(table)
+        checkpoints = self.spark.sparkContext._jsc.sc().getCheckpointDir().get()
+        path = f"{checkpoints}/civic_customers_{uuid.uuid4().hex}"
+        frame.write.parquet(path)
+        return self.spark.read.parquet(path)
+
+    def pairs(self, predictions: Any, model: Mapping[str, Any]) -> list[Scored]:
+        arrow = predictions.as_spark_dataframe().toArrow()
+        con = duckdb.connect(":memory:")
+        try:
+            con.register("civic_predictions", arrow)
+            return _read_pairs(con, "civic_predictions", model)
+        finally:
+            con.close()
+
+    def heads(self, clustered: Any) -> dict[int, int]:
+        arrow = self.spark.sql(
+            f"SELECT unique_id, min(unique_id) OVER (PARTITION BY cluster_id) AS head "
+            f"FROM {clustered.physical_name}"
+        ).toArrow()
+        ids, heads = arrow.column("unique_id").to_pylist(), arrow.column("head").to_pylist()
+        return {int(uid): int(head) for uid, head in zip(ids, heads, strict=True)}
+
+    def close(self) -> None:
+        try:
+            self.linker.table_management.delete_tables_created_by_splink_from_db()  # type: ignore[no-untyped-call]
+            self.spark.catalog.dropTempView("civic_customers")
+        finally:
+            if self.checkpoints is not None:
+                shutil.rmtree(self.checkpoints, ignore_errors=True)
 
 
 # -- a generic configuration, for comparison in bench/ -----------------------------------------
