@@ -23,6 +23,17 @@ class Settings(BaseSettings):
         "development",
         description="production refuses a missing or placeholder secret key (CIVIC_ENVIRONMENT).",
     )
+    match_backend: Literal["duckdb", "spark"] = Field(
+        "duckdb",
+        description="Where duplicate detection runs (CIVIC_MATCH_BACKEND): duckdb, embedded; or "
+        "spark, which needs the spark extra (pip install 'civic-ledger[spark]') and Java 17 "
+        "(docs/scaling.md).",
+    )
+    spark_master: str = Field(
+        "local[2]",
+        description="The Spark master for the spark match backend (CIVIC_SPARK_MASTER): "
+        "local[N], or a cluster's, e.g. spark://host:7077.",
+    )
     secret_key: str | None = Field(
         None,
         description="Signs web session cookies (CIVIC_SECRET_KEY); at least 32 characters in "

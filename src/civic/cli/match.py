@@ -28,8 +28,10 @@ from civic.cli.common import (
     writing,
 )
 from civic.cli.output import console, err_console, print_json, to_json
+from civic.config import Settings
 from civic.errors import InvalidInput
 from civic.ledger.imports_csv import parse_mapping
+from civic.matching import engine as model_engine
 from civic.matching import file as match_file
 from civic.matching import holds as held_rows
 from civic.matching import service
@@ -59,12 +61,24 @@ def run(
         bool,
         typer.Option("--retrain", help="Train a new model instead of reusing the saved one."),
     ] = False,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            envvar="CIVIC_MATCH_BACKEND",
+            help="Where the matching runs: duckdb (embedded; the default) or spark (needs "
+            "pip install 'civic-ledger[spark]' and Java 17; master from CIVIC_SPARK_MASTER, "
+            "default local[2]; see docs/scaling.md).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
     db: DbOption = None,
     actor: ActorOption = None,
 ) -> None:
     """Score every plausible pair of customers and store the review queue (decisions made
     earlier are kept)."""
+    chosen = _backend(backend)
     engine = open_engine(db)
     try:
         with Progress(
@@ -82,6 +96,7 @@ def run(
                 retrain=retrain,
                 actor=actor_name(actor),
                 progress=lambda msg: bar.update(task, description=msg),
+                backend=chosen,
             )
     finally:
         engine.dispose()
@@ -99,6 +114,18 @@ def run(
         f"suggested again after a change {summary.resuggested:,}; "
         f"no longer suggested {summary.dropped:,}."
     )
+
+
+def _backend(value: str | None) -> model_engine.Backend:
+    """The backend chosen by ``--backend`` (or CIVIC_MATCH_BACKEND); for spark, the master
+    from the settings (CIVIC_SPARK_MASTER)."""
+    name = value if value is not None else Settings().match_backend
+    if name == "duckdb":
+        return "duckdb"
+    if name == "spark":
+        model_engine.configure_spark(Settings().spark_master)
+        return "spark"
+    raise InvalidInput(f"--backend {name}: expected one of {', '.join(model_engine.BACKENDS)}")
 
 
 def _fmt(values: list[Any]) -> str:

@@ -197,8 +197,10 @@ def run(
     retrain: bool = False,
     actor: str,
     progress: Progress | None = None,
+    backend: model_engine.Backend = "duckdb",
 ) -> RunSummary:
-    """Score every plausible pair of participating customers and store the review queue."""
+    """Score every plausible pair of participating customers and store the review queue
+    (``backend``: where Splink runs, docs/scaling.md)."""
     say = progress or (lambda _msg: None)
     started = time.monotonic()
     say("reading customers")
@@ -215,9 +217,11 @@ def run(
     trained = model is None
     if model is None:
         say("training the model (unsupervised)")
-        model = model_engine.train(columns)
+        model = model_engine.train(columns, backend=backend)
     say("scoring pairs")
-    prediction = model_engine.predict(columns, model, min_weight=tiers.REVIEW_WEIGHT)
+    prediction = model_engine.predict(
+        columns, model, min_weight=tiers.REVIEW_WEIGHT, backend=backend
+    )
     say("writing the review queue")
     with transaction(engine) as session:
         if trained:
