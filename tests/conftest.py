@@ -29,6 +29,18 @@ SKIP_PG = (
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _match_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Imports by the CLI keep a server ledger's match keys here, not in the user's cache."""
+    before = os.environ.get("CIVIC_MATCH_CACHE_DIR")
+    os.environ["CIVIC_MATCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("match-cache"))
+    yield
+    if before is None:
+        os.environ.pop("CIVIC_MATCH_CACHE_DIR", None)
+    else:
+        os.environ["CIVIC_MATCH_CACHE_DIR"] = before
+
+
 def _pg_reachable() -> bool:
     try:
         with psycopg.connect(PG_ADMIN, connect_timeout=3):

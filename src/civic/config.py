@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -33,6 +35,12 @@ class Settings(BaseSettings):
         "local[2]",
         description="The Spark master for the spark match backend (CIVIC_SPARK_MASTER): "
         "local[N], or a cluster's, e.g. spark://host:7077.",
+    )
+    match_cache_dir: Path = Field(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "civic",
+        description="Where an import into a server ledger (PostgreSQL) keeps its candidate "
+        "keys between imports (CIVIC_MATCH_CACHE_DIR; a SQLite ledger keeps them beside its "
+        "file). Safe to delete.",
     )
     secret_key: str | None = Field(
         None,

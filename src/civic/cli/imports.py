@@ -30,6 +30,7 @@ from civic.cli.common import (
     open_engine,
 )
 from civic.cli.output import console, err_console, print_json
+from civic.config import Settings
 from civic.errors import InvalidInput
 from civic.ledger.imports import (
     DEFAULT_BATCH_SIZE,
@@ -134,7 +135,8 @@ def _run(
 ) -> None:
     columns = parse_mapping(mapping or [])
     engine = open_engine(db)
-    screening = screening_for(engine) if kind in SCREENED else None
+    cache_dir = Settings().match_cache_dir
+    screening = screening_for(engine, cache_dir=cache_dir) if kind in SCREENED else None
     try:
         with _progress(path) as callback:
             summary = import_csv(

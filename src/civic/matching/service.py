@@ -112,6 +112,13 @@ def load_sources(
     if community is not None:
         query = query.where(t.community_id == community.id)
         ref_query = ref_query.where(Customer.community_id == community.id)
+    with records.collector_paused():  # a million records alive: see records.build
+        return _read_sources(session, query, ref_query)
+
+
+def _read_sources(
+    session: Session, query: Any, ref_query: Any
+) -> tuple[list[records.SourceRecord], dict[int, int]]:
     refs: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for cid, ref_type, value in session.execute(ref_query):
         refs[cid].append((ref_type, value))
