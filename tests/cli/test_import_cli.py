@@ -194,3 +194,22 @@ def test_new_accounts_and_orders_are_matched_by_reference_first(
     assert "No held import rows." in civic("match", "holds", "--db", ledger).stdout
     missing = civic("match", "release", "99", "--db", ledger, ok=False)
     assert "no held import row 99" in red_line(missing)
+
+
+def test_no_match_brings_every_row_of_a_legacy_export_in(ledger: str, tmp_path: Path) -> None:
+    """A legacy export with one person twice (one reference): matched, one customer; with
+    ``--no-match``, both rows become customers for `civic match run` to find."""
+    body = """
+        Acct,first_name,last_name,SSR
+        008001-01,Jane,OBrien,SSR-7654321
+        008002-01,Jane,O'Brien,ssr 7654321
+        """
+    matched = civic("import", "customers", write(tmp_path, "a.csv", body), *MAP, "--db", ledger)
+    assert "2 rows read, 1 added" in matched.stdout
+    other = ledger.replace("ledger", "legacy")
+    civic("init", "--db", other, "--community", "SPRINGFIELD")
+    path = write(tmp_path, "b.csv", body)
+    data = json.loads(
+        civic("import", "customers", path, *MAP, "--no-match", "--db", other, "--json").stdout
+    )
+    assert (data["added"], data["attached_by_reference"], data["screening"]) == (2, 0, None)

@@ -132,11 +132,13 @@ def _run(
     db: str | None,
     actor: str | None,
     json_out: bool,
+    no_match: bool = False,
 ) -> None:
     columns = parse_mapping(mapping or [])
     engine = open_engine(db)
     cache_dir = Settings().match_cache_dir
-    screening = screening_for(engine, cache_dir=cache_dir) if kind in SCREENED else None
+    screened = kind in SCREENED and not no_match
+    screening = screening_for(engine, cache_dir=cache_dir) if screened else None
     try:
         with _progress(path) as callback:
             summary = import_csv(
@@ -240,9 +242,17 @@ def customers(
     db: DbOption = None,
     actor: ActorOption = None,
     json_out: JsonOption = False,
+    no_match: Annotated[
+        bool,
+        typer.Option(
+            "--no-match",
+            help="Create every new account without matching it first: for bringing in a whole "
+            "legacy export whose duplicates `civic match run` is to find and a clerk to merge.",
+        ),
+    ] = False,
 ) -> None:
     """Import customers."""
-    _run("customers", path, mapping, strict, batch_size, community, db, actor, json_out)
+    _run("customers", path, mapping, strict, batch_size, community, db, actor, json_out, no_match)
 
 
 @app.command(
