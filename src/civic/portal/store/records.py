@@ -90,8 +90,9 @@ class CustomerRecord:
 
 @dataclass(frozen=True)
 class CommunityInfo:
-    """A community as the ledger describes it to the sync; ``ineligible_services`` is None
-    when the source cannot tell (the HTTP feed), so the portal's own setting stands."""
+    """A community as the ledger describes it to the sync (straight from its database, or over
+    HTTP from ``GET /api/v1/changes/communities``); ``ineligible_services`` is None when the
+    source cannot tell, so the portal's own setting stands."""
 
     code: str
     name: str
