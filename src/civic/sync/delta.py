@@ -199,18 +199,7 @@ def apply_deltas(
     found: set[int] = set()
     for chunk in _chunks(sorted(owner)):
         for t in ledger.execute(
-            select(
-                Transaction.id,
-                Transaction.customer_id,
-                Transaction.service_id,
-                Transaction.kind,
-                Transaction.amount_cents,
-                Transaction.txn_date,
-                Transaction.description,
-                Transaction.reference,
-                Transaction.voids_id,
-                BillingPeriod.period_end,
-            )
+            select(*project.TXN_COLUMNS)
             .join(BillingPeriod, BillingPeriod.id == Transaction.period_id)
             .where(Transaction.id.in_(chunk))
         ):

@@ -33,6 +33,20 @@ from civic.portal.store.records import (
     months_back,
 )
 
+TXN_COLUMNS = (
+    Transaction.id,
+    Transaction.customer_id,
+    Transaction.service_id,
+    Transaction.kind,
+    Transaction.amount_cents,
+    Transaction.txn_date,
+    Transaction.description,
+    Transaction.reference,
+    Transaction.voids_id,
+    BillingPeriod.period_end,
+)
+"""A transaction as the portal keeps it, with its period's end (join ``BillingPeriod``)."""
+
 
 def history_start(today: date) -> date:
     """The first day of the history window ending ``today``."""
@@ -157,18 +171,7 @@ def project(session: Session, ids: Sequence[int], *, today: date) -> dict[int, C
         names[cid][code] = name
     txns: dict[int, list[TransactionRecord]] = defaultdict(list)
     for tid, cid, sid, kind, amount, day, description, reference, voids, end in conn.execute(
-        select(
-            Transaction.id,
-            Transaction.customer_id,
-            Transaction.service_id,
-            Transaction.kind,
-            Transaction.amount_cents,
-            Transaction.txn_date,
-            Transaction.description,
-            Transaction.reference,
-            Transaction.voids_id,
-            BillingPeriod.period_end,
-        )
+        select(*TXN_COLUMNS)
         .join(BillingPeriod, BillingPeriod.id == Transaction.period_id)
         .where(Transaction.customer_id.in_(list(ids)), Transaction.txn_date >= start)
         .order_by(Transaction.customer_id, Transaction.txn_date.desc(), Transaction.id.desc())
