@@ -164,6 +164,8 @@ class Transaction(Base):
     __table_args__ = (
         Index("ix_transactions_customer", "customer_id", "service_id", "period_id"),
         Index("ix_transactions_voids", "voids_id"),
+        # The portal sync's window fingerprint reads this index alone (migration 0009).
+        Index("ix_transactions_customer_date", "customer_id", "txn_date", "id"),
         CheckConstraint(f"kind IN {KINDS!r}", name="kind"),
         CheckConstraint("kind <> 'PAY' OR amount_cents < 0", name="payment_sign"),
         CheckConstraint("kind <> 'VOID' OR voids_id IS NOT NULL", name="void_target"),
