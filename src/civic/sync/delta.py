@@ -44,6 +44,7 @@ from civic.portal.store.apply import (
     _update_customers,
     rules_of,
 )
+from civic.portal.store.bulk import among
 from civic.portal.store.eligibility import CHARGE_KINDS, evaluate
 from civic.portal.store.records import (
     CustomerRecord,
@@ -122,7 +123,7 @@ def _fingerprints(
                 func.sum(table.c.id),
                 func.sum(table.c.id * table.c.id),
             )
-            .where(table.c.customer_id.in_(chunk), table.c.txn_date >= start)
+            .where(among(session, table.c.customer_id, chunk), table.c.txn_date >= start)
             .group_by(table.c.customer_id)
         ).all():
             out[int(cid)] = (int(n), int(total or 0), int(squares or 0))
@@ -185,7 +186,7 @@ def apply_deltas(
     stored: dict[int, Any] = {}
     for chunk in _chunks(wanted):
         for found_row in portal.execute(
-            select(CUSTOMERS).where(CUSTOMERS.c.id.in_(chunk))
+            select(CUSTOMERS).where(among(portal, CUSTOMERS.c.id, chunk))
         ).mappings():
             stored[found_row["id"]] = found_row
     cands = [cid for cid in wanted if cid in stored]
@@ -201,7 +202,7 @@ def apply_deltas(
         for t in ledger.execute(
             select(*project.TXN_COLUMNS)
             .join(BillingPeriod, BillingPeriod.id == Transaction.period_id)
-            .where(Transaction.id.in_(chunk))
+            .where(among(ledger, Transaction.id, chunk))
         ):
             found.add(t.id)
             cid = owner[t.id]
@@ -216,7 +217,9 @@ def apply_deltas(
     for chunk in _chunks(sorted(found)):
         fallback.update(
             owner[tid]
-            for tid in portal.scalars(select(TRANSACTIONS.c.id).where(TRANSACTIONS.c.id.in_(chunk)))
+            for tid in portal.scalars(
+                select(TRANSACTIONS.c.id).where(among(portal, TRANSACTIONS.c.id, chunk))
+            )
         )
     cands = [cid for cid in cands if cid not in fallback]
     if not cands:
@@ -232,7 +235,7 @@ def apply_deltas(
                 SERVICES.c.name,
                 SERVICES.c.balance_cents,
                 SERVICES.c.unapplied_credit_cents,
-            ).where(SERVICES.c.customer_id.in_(chunk))
+            ).where(among(portal, SERVICES.c.customer_id, chunk))
         ).all():
             kept[cid][code] = (name, balance, unapplied, {})
     # The check: the ledger's window = the stored set + the new rows. The stored set's
@@ -280,7 +283,11 @@ def apply_deltas(
                     PERIODS.c.age,
                     PERIODS.c.charged_cents,
                     PERIODS.c.outstanding_cents,
-                ).where(PERIODS.c.customer_id.in_(chunk), PERIODS.c.service.in_(codes), changeable)
+                ).where(
+                    among(portal, PERIODS.c.customer_id, chunk),
+                    PERIODS.c.service.in_(codes),
+                    changeable,
+                )
             ).all():
                 if code in touched[cid]:
                     kept[cid][code][3][end] = (age, charged_cents, outstanding)
@@ -289,7 +296,7 @@ def apply_deltas(
             for cid, code in portal.execute(
                 select(PERIODS.c.customer_id, PERIODS.c.service)
                 .where(
-                    PERIODS.c.customer_id.in_(chunk),
+                    among(portal, PERIODS.c.customer_id, chunk),
                     PERIODS.c.age > 0,
                     PERIODS.c.outstanding_cents > 0,
                 )
@@ -550,7 +557,8 @@ def _write(
     for chunk in _chunks(written):
         portal.execute(
             delete(TRANSACTIONS).where(
-                TRANSACTIONS.c.customer_id.in_(chunk), TRANSACTIONS.c.txn_date < start
+                among(portal, TRANSACTIONS.c.customer_id, chunk),
+                TRANSACTIONS.c.txn_date < start,
             )
         )
     if service_updates:
@@ -614,7 +622,7 @@ def _write(
         # Periods of untouched services that left the window with nothing outstanding.
         portal.execute(
             delete(PERIODS).where(
-                PERIODS.c.customer_id.in_(chunk),
+                among(portal, PERIODS.c.customer_id, chunk),
                 PERIODS.c.period_end < start,
                 PERIODS.c.outstanding_cents == 0,
             )

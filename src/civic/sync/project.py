@@ -24,6 +24,7 @@ from civic.ledger.tables import (
     Service,
     Transaction,
 )
+from civic.portal.store.bulk import among
 from civic.portal.store.records import (
     CommunityInfo,
     CustomerRecord,
@@ -108,12 +109,12 @@ def profiles(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         .join(Community, Community.id == Customer.community_id)
         .outerjoin(master, master.id == Customer.master_customer_id)
         .outerjoin(survivor, survivor.id == Customer.merged_into_id)
-        .where(Customer.id.in_(list(ids)))
+        .where(among(conn, Customer.id, ids))
     ).all()
     alerts: dict[int, list[str]] = defaultdict(list)
     for cid, message in conn.execute(
         select(AlertMessage.customer_id, AlertMessage.message)
-        .where(AlertMessage.customer_id.in_(list(ids)))
+        .where(among(conn, AlertMessage.customer_id, ids))
         .order_by(AlertMessage.id)
     ).all():
         alerts[cid].append(message)
@@ -163,7 +164,7 @@ def project(session: Session, ids: Sequence[int], *, today: date) -> dict[int, C
             func.sum(negative),
         )
         .join(BillingPeriod, BillingPeriod.id == Transaction.period_id)
-        .where(Transaction.customer_id.in_(list(ids)))
+        .where(among(conn, Transaction.customer_id, ids))
         .group_by(Transaction.customer_id, Transaction.service_id, BillingPeriod.period_end)
     ).all():
         code, name = services[sid]
@@ -173,7 +174,7 @@ def project(session: Session, ids: Sequence[int], *, today: date) -> dict[int, C
     for tid, cid, sid, kind, amount, day, description, reference, voids, end in conn.execute(
         select(*TXN_COLUMNS)
         .join(BillingPeriod, BillingPeriod.id == Transaction.period_id)
-        .where(Transaction.customer_id.in_(list(ids)), Transaction.txn_date >= start)
+        .where(among(conn, Transaction.customer_id, ids), Transaction.txn_date >= start)
         .order_by(Transaction.customer_id, Transaction.txn_date.desc(), Transaction.id.desc())
     ).all():
         txns[cid].append(

@@ -208,7 +208,7 @@ def apply_records(
                 PortalCustomer.last_name,
                 PortalCustomer.business_name,
                 PortalCustomer.service_address,
-            ).where(PortalCustomer.id.in_(chunk))
+            ).where(bulk.among(session, PortalCustomer.id, chunk))
         )
         for cid, digest, *names in rows:
             stored[cid] = (digest, word_list(*names))
@@ -234,7 +234,7 @@ def apply_records(
     old_ids = [i for i in ids if i in stored]
     for chunk in _chunks(old_ids):
         for table in (PERIODS, SERVICES):
-            session.execute(delete(table).where(table.c.customer_id.in_(chunk)))
+            session.execute(delete(table).where(bulk.among(session, table.c.customer_id, chunk)))
     customer_rows: list[dict[str, Any]] = []
     service_rows: list[dict[str, Any]] = []
     period_rows: list[dict[str, Any]] = []
@@ -334,7 +334,7 @@ def _same_periods(session: Session, records: Sequence[CustomerRecord]) -> set[in
                 PERIODS.c.age,
                 PERIODS.c.charged_cents,
                 PERIODS.c.outstanding_cents,
-            ).where(PERIODS.c.customer_id.in_(chunk))
+            ).where(bulk.among(session, PERIODS.c.customer_id, chunk))
         ):
             stored[cid].add((row[0], row[1], row[2], row[3], row[4]))
     return {r.id for r in records if stored[r.id] == period_rows(r)}
@@ -371,7 +371,7 @@ def _new_transactions(
     stored: dict[int, tuple[Any, ...]] = {}
     for chunk in _chunks(list(old_ids)):
         for row in session.execute(
-            select(*TRANSACTIONS.c).where(TRANSACTIONS.c.customer_id.in_(chunk))
+            select(*TRANSACTIONS.c).where(bulk.among(session, TRANSACTIONS.c.customer_id, chunk))
         ):
             stored[row[0]] = tuple(row)
     fresh: list[dict[str, Any]] = []
@@ -381,13 +381,21 @@ def _new_transactions(
             kept.add(r["id"])
         else:
             fresh.append(r)
-    gone = [i for i in stored if i not in kept]
+    gone = set(stored) - kept
     # An id may still be stored under another customer (a merge moved it): replace it. Ledger
-    # ids only grow, so only ids up to the largest stored one can be there.
+    # ids only grow, so only ids up to the largest stored one can be there. The store is asked
+    # which of them it holds (usually none: a snapshot's rows are all new), and only those are
+    # deleted; an id stored under one of these customers is in ``gone`` already.
     top = session.scalar(select(func.max(TRANSACTIONS.c.id))) or 0
-    doomed = sorted(set(gone) | {r["id"] for r in fresh if r["id"] <= top})
-    for chunk in _chunks(doomed):
-        session.execute(delete(TRANSACTIONS).where(TRANSACTIONS.c.id.in_(chunk)))
+    maybe = sorted(r["id"] for r in fresh if r["id"] <= top and r["id"] not in stored)
+    for chunk in _chunks(maybe, bulk.chunk_size(session, CHUNK)):
+        gone.update(
+            session.scalars(
+                select(TRANSACTIONS.c.id).where(bulk.among(session, TRANSACTIONS.c.id, chunk))
+            )
+        )
+    for chunk in _chunks(sorted(gone), bulk.chunk_size(session, CHUNK)):
+        session.execute(delete(TRANSACTIONS).where(bulk.among(session, TRANSACTIONS.c.id, chunk)))
     return fresh
 
 
@@ -455,12 +463,12 @@ def reevaluate(session: Session, code: str) -> int:
                 PortalServiceBalance.customer_id,
                 PortalServiceBalance.service,
                 PortalServiceBalance.balance_cents,
-            ).where(PortalServiceBalance.customer_id.in_(chunk))
+            ).where(bulk.among(session, PortalServiceBalance.customer_id, chunk))
         ):
             balances.setdefault(cid, {})[svc] = bal
         for cid, svc in session.execute(
             select(PortalTransaction.customer_id, PortalTransaction.service)
-            .where(PortalTransaction.customer_id.in_(chunk))
+            .where(bulk.among(session, PortalTransaction.customer_id, chunk))
             .where(PortalTransaction.kind.in_(CHARGE_KINDS))
             .distinct()
         ):

@@ -119,9 +119,16 @@ def put(session: Session, rows: Sequence[IndexRow]) -> None:
 def remove(session: Session, customer_ids: Sequence[int]) -> None:
     if not customer_ids:
         return
-    key = "rowid" if _is_sqlite(session) else "customer_id"
+    if not _is_sqlite(session):
+        # One bound array: a short statement psycopg parses once (see ``bulk.among``).
+        for table in ("portal_search", "portal_search_words"):
+            session.execute(
+                text(f"DELETE FROM {table} WHERE customer_id = ANY(CAST(:ids AS BIGINT[]))"),
+                {"ids": list(customer_ids)},
+            )
+        return
     for sql in (
-        f"DELETE FROM portal_search WHERE {key} IN :ids",
+        "DELETE FROM portal_search WHERE rowid IN :ids",
         "DELETE FROM portal_search_words WHERE customer_id IN :ids",
     ):
         stmt = text(sql).bindparams(bindparam("ids", expanding=True))
