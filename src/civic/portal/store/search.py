@@ -432,6 +432,25 @@ def _sim(q: str, w: str) -> float:
     return 0.5 * fuzz.ratio(q, w) / 100
 
 
+class _Memo(dict[str, float]):
+    """How well one query word is met by each stored word, worked out on first use (a dict
+    lookup after that, done in C by the comprehensions that read it). ``joined``: the stored
+    word is two name words joined (a little less, and nothing for a short query word)."""
+
+    def __init__(self, q: str, joined: bool = False) -> None:
+        super().__init__()
+        self.q = q
+        self.joined = joined
+
+    def __missing__(self, w: str) -> float:
+        if self.joined:
+            got = _sim(self.q, w) * JOINED if len(self.q) >= JOINED_MIN else 0.0
+        else:
+            got = _sim(self.q, w)
+        self[w] = got
+        return got
+
+
 class _Scorer:
     """Scores candidates for one query, word by word. A name's part is worked out once per
     distinct name (names repeat); an address word counts only when it is one a query word may
@@ -440,18 +459,24 @@ class _Scorer:
     def __init__(self, texts: Sequence[tuple[list[str], float]], known: set[str]) -> None:
         self.texts = texts
         self.known = known
-        self.memo: dict[str, dict[str, float]] = {}
+        self.memo: dict[str, _Memo] = {}
+        self.joined: dict[str, _Memo] = {}
         self.names: dict[str, list[tuple[list[float], float]]] = {}
+        self.plain: dict[str, float] = {}
+        """A name's score when its address holds no word the query may mean (most do not)."""
         self.by_id: dict[int, float] = {}
+        self.memos = [[self._memo(q) for q in words] for words, _w in texts]
+        self.joined_memos = [[self._memo(q, True) for q in words] for words, _w in texts]
+
+    def _memo(self, q: str, joined: bool = False) -> _Memo:
+        memos = self.joined if joined else self.memo
+        memo = memos.get(q)
+        if memo is None:
+            memo = memos[q] = _Memo(q, joined)
+        return memo
 
     def word(self, q: str, w: str) -> float:
-        memo = self.memo.get(q)
-        if memo is None:
-            memo = self.memo[q] = {}
-        got = memo.get(w)
-        if got is None:
-            got = memo[w] = _sim(q, w)
-        return got
+        return self._memo(q)[w]
 
     def _name(self, name: str) -> list[tuple[list[float], float]]:
         """Per text: each query word's best match among the name's words, and what the name
@@ -461,74 +486,67 @@ class _Scorer:
         typed as one word: ``smithjones`` for Smith-Jones)."""
         out = []
         names = name.split()
-        # (word, first and last position it covers)
-        spans = [(w, i, i) for i, w in enumerate(names)]
-        spans += [
-            (names[i] + names[i + 1], i, i + 1)
-            for i in range(len(names) - 1)
-            if min(len(names[i]), len(names[i + 1])) >= 2  # not an initial
-        ]
-        joined = [JOINED if last > first else 1.0 for _w, first, last in spans]
-        for words, _weight in self.texts:
+        n = len(names)
+        # Spans: each name word (position i covers i..i), then two neighbours joined (the
+        # first position of each pair; it covers first..first+1), not an initial.
+        pairs = [i for i in range(n - 1) if min(len(names[i]), len(names[i + 1])) >= 2]
+        joined_words = [names[i] + names[i + 1] for i in pairs]
+        spans = [(i, i) for i in range(n)] + [(i, i + 1) for i in pairs]
+        for memos, joined_memos in zip(self.memos, self.joined_memos, strict=True):
             # Each query word's best name word; when two want the same one, best pairs first,
             # each name word meeting one query word at most (``Tohmas Thomams``: Andrew
             # Tohmas's one word does not answer both).
-            rows = []
-            for q in words:
-                memo = self.memo.get(q)
-                if memo is None:
-                    memo = self.memo[q] = {}
-                row = []
-                for (w, first, last), factor in zip(spans, joined, strict=True):
-                    if last > first and len(q) < JOINED_MIN:
-                        row.append(0.0)  # too short to be two words joined
-                        continue
-                    got = memo.get(w)
-                    if got is None:
-                        got = memo[w] = _sim(q, w)
-                    row.append(got * factor)
-                rows.append(row)
+            if joined_words:
+                rows = [
+                    [m[w] for w in names] + [j[w] for w in joined_words]
+                    for m, j in zip(memos, joined_memos, strict=True)
+                ]
+            else:
+                rows = [[m[w] for w in names] for m in memos]
             tops = [max(row) for row in rows]
-            best = [row.index(top) for row, top in zip(rows, tops, strict=True)]
             used: set[int] = set()
             place: list[int | None] = []
-            for b in best:
-                _w, first, last = spans[b]
+            for row, top in zip(rows, tops, strict=True):
+                first, last = spans[row.index(top)]
                 if first in used or last in used:
                     break
-                used.update((first, last))
+                used.add(first)
+                used.add(last)
                 place.append(first)
             else:
-                best = []
-            if best:
-                pairs = sorted(
-                    (-v, qi, spans[si][1], spans[si][2])
-                    for qi, row in enumerate(rows)
-                    for si, v in enumerate(row)
+                rows = []
+            if rows:
+                ordered = sorted(
+                    (-v, qi, *spans[si]) for qi, row in enumerate(rows) for si, v in enumerate(row)
                 )
-                tops = [0.0] * len(words)
-                place = [None] * len(words)
+                tops = [0.0] * len(rows)
+                place = [None] * len(rows)
                 used = set()
-                for neg, qi, first, last in pairs:
+                for neg, qi, first, last in ordered:
                     if place[qi] is not None or first in used or last in used:
                         continue
                     tops[qi], place[qi] = -neg, first
-                    used.update((first, last))
+                    used.add(first)
+                    used.add(last)
             places = [
                 p for p, top in zip(place, tops, strict=True) if p is not None and top >= ORDERED
             ]
-            extra = sum(1 for i in range(len(names)) if i not in used)
-            cost = EXTRA * extra
+            cost = EXTRA * (n - len(used))
             if any(b < a for a, b in zip(places, places[1:], strict=False)):
                 cost += ORDER
             out.append((tops, cost))
         return out
 
     def score(self, name: str, address: str) -> float:
+        known = self.known
+        addresses = [w for w in address.split() if w in known]
+        if not addresses:
+            got = self.plain.get(name)
+            if got is not None:
+                return got
         parts = self.names.get(name)
         if parts is None:
             parts = self.names[name] = self._name(name)
-        addresses = [w for w in address.split() if w in self.known]
         best = 0.0
         for (words, weight), (tops, cost) in zip(self.texts, parts, strict=True):
             if addresses:
@@ -539,6 +557,8 @@ class _Scorer:
             # A name word the query does not mention costs a little (``Julie Hunt`` before
             # ``Julie A Hunt``), another order a little more.
             best = max(best, weight * (sum(tops) / len(tops) - cost))
+        if not addresses:
+            self.plain[name] = 100 * best
         return 100 * best
 
 
