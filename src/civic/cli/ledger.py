@@ -1,11 +1,13 @@
-"""Top-level ledger commands: ``civic init`` and ``civic balance``."""
+"""Top-level ledger commands: ``civic init``, ``civic balance`` and ``civic changes``."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy import func, select
 
 from civic.cli.common import (
     ActorOption,
@@ -17,17 +19,26 @@ from civic.cli.common import (
     open_engine,
     reading,
     sqlite_path,
+    writing,
 )
 from civic.cli.output import console, print_json
 from civic.db import transaction
-from civic.ledger import migrate, service
+from civic.ledger import migrate, outbox, service
+from civic.ledger.customers import audit
 from civic.ledger.parsing import parse_date
 from civic.money import format_cents, to_decimal
+
+changes_app = typer.Typer(
+    help="The change feed the portal's sync reads (civic sync run): its extent, and "
+    "pruning old changes.",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("balance")(balance)
+    app.add_typer(changes_app, name="changes")
 
 
 def init(
@@ -171,3 +182,92 @@ def balance(
         )
     console.print(table)
     console.print(f"Total balance: [bold]{format_cents(report.total)}[/]")
+
+
+@changes_app.command("prune")
+def changes_prune(
+    keep_days: Annotated[
+        int,
+        typer.Option(
+            "--keep-days",
+            min=1,
+            help="Keep the changes of the last this many days; older ones are removed (the "
+            "newest change is always kept). A portal whose last sync is older than that "
+            "takes a full snapshot at its next run instead of reading the feed.",
+        ),
+    ] = 90,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be removed; remove nothing.")
+    ] = False,
+    actor: ActorOption = None,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Remove old changes from the feed (retention), in one transaction, audited."""
+    before = datetime.now(UTC) - timedelta(days=keep_days)
+    if dry_run:
+        with reading(db) as session:
+            result = outbox.prune(session, before, dry_run=True)
+    else:
+        with writing(db) as session:
+            result = outbox.prune(session, before)
+            audit(
+                session,
+                actor_name(actor),
+                "changes.prune",
+                "outbox",
+                None,
+                None,
+                {
+                    "keep_days": keep_days,
+                    "before": before.isoformat(),
+                    "deleted": result.deleted,
+                    "first_kept": result.first_kept,
+                },
+            )
+    if json_out:
+        print_json(
+            {
+                "dry_run": dry_run,
+                "keep_days": keep_days,
+                "before": before.isoformat(),
+                "deleted": result.deleted,
+                "first_kept_seq": result.first_kept,
+                "latest_seq": result.latest,
+            }
+        )
+        return
+    verb = "Would remove" if dry_run else "Removed"
+    console.print(
+        f"{verb} {result.deleted:,} change(s) recorded before {before:%Y-%m-%d %H:%M} UTC; "
+        f"the feed keeps {result.first_kept if result.first_kept is not None else '-'}"
+        f"..{result.latest}."
+    )
+
+
+@changes_app.command("show")
+def changes_show(db: DbOption = None, json_out: JsonOption = False) -> None:
+    """The feed's extent: how many changes it holds, the oldest and newest (sequence, time)."""
+    with reading(db) as session:
+        o = outbox.OUTBOX.c
+        count, first, first_at, latest, latest_at = session.execute(
+            select(
+                func.count(),
+                func.min(o.seq),
+                func.min(o.at),
+                func.max(o.seq),
+                func.max(o.at),
+            )
+        ).one()
+    data = {
+        "changes": int(count),
+        "first_seq": first,
+        "first_at": first_at.isoformat() if first_at else None,
+        "latest_seq": latest or 0,
+        "latest_at": latest_at.isoformat() if latest_at else None,
+    }
+    if json_out:
+        print_json(data)
+        return
+    for key, value in data.items():
+        console.print(f"{key}: {value if value is not None else '-'}")

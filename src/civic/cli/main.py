@@ -16,7 +16,7 @@ from civic.errors import CivicError
 
 SUB_APPS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     # (module of civic.cli, name of its Typer sub-app or None for ``register(app)``, commands)
-    ("ledger", None, ("init", "balance")),
+    ("ledger", None, ("init", "balance", "changes")),
     ("customers", "customers", ("customers",)),
     ("post", "post", ("post",)),
     ("imports", "import", ("import",)),

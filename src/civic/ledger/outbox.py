@@ -9,10 +9,11 @@ remembers the last ``seq`` it saw never skips one (see ARCHITECTURE.md, "the out
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from civic.db import lock_outbox
@@ -88,3 +89,32 @@ def read_changes(session: Session, after: int = 0, limit: int = 1000) -> list[Ch
 def last_seq(session: Session) -> int:
     """The newest sequence number written so far (0 for an empty feed)."""
     return int(session.scalar(select(func.coalesce(func.max(OutboxEntry.seq), 0))) or 0)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What ``prune`` removed (or would remove, with ``dry_run``)."""
+
+    deleted: int
+    before: datetime
+    first_kept: int | None
+    """The oldest change still in the feed afterwards (None: the feed was empty)."""
+    latest: int
+
+
+def prune(session: Session, before: datetime, *, dry_run: bool = False) -> Pruned:
+    """Remove the changes recorded before ``before``, keeping the newest change whatever its
+    age, so a reader's ``latest`` stays the feed's true position (sequence numbers are never
+    reused: SQLite's AUTOINCREMENT, PostgreSQL's sequence). A portal whose cursor is older than
+    what is kept sees a gap after its cursor and takes a full snapshot (``civic sync run``).
+    Changes still being written are invisible here and newer than the newest: never removed."""
+    latest = last_seq(session)
+    o = OUTBOX.c
+    old = (o.at < before) & (o.seq < latest)
+    if dry_run:
+        deleted = int(session.scalar(select(func.count()).where(old)) or 0)
+        first = session.scalar(select(func.min(o.seq)).where(~old))
+    else:
+        deleted = int(session.execute(delete(OUTBOX).where(old)).rowcount or 0)  # type: ignore[attr-defined]
+        first = session.scalar(select(func.min(o.seq)))
+    return Pruned(deleted, before, int(first) if first is not None else None, latest)
