@@ -178,3 +178,23 @@ def test_decide_refuses_unknown_pairs_and_decisions(
             service.decide(s, 10**9, "accepted", actor="x")
         with pytest.raises(InvalidInput):
             service.decide(s, pair_id, "merged", actor="x")
+
+
+def test_the_queue_is_paged_and_filtered_by_the_database(
+    engine: Engine, planted: dict[str, Any]
+) -> None:
+    service.run(engine, actor="clerk")
+    with read_only(engine) as s:
+        whole = [v.id for v in service.list_pairs(s, status="pending")]
+        assert len(whole) > 7 and service.count_pairs(s, status="pending") == len(whole)
+        pages = [
+            [v.id for v in service.list_pairs(s, status="pending", limit=3, offset=o)]
+            for o in range(0, len(whole), 3)
+        ]
+        assert [i for page in pages for i in page] == whole and len(pages[0]) == 3
+        mine = service.list_pairs(s, status="pending", communities=[COMMUNITY])
+        assert [v.id for v in mine] == whole
+        assert service.list_pairs(s, communities=["ELSEWHERE"]) == []
+        assert service.count_pairs(s, communities=["ELSEWHERE"]) == 0
+        merge = service.count_pairs(s, tier="merge", communities=[COMMUNITY])
+        assert merge == len(service.list_pairs(s, tier="merge")) > 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
@@ -467,20 +467,18 @@ def get_pair(session: Session, pair_id: int) -> PairView:
     return _view(pair, left, right)
 
 
-def list_pairs(
+def _queue_query(
     session: Session,
-    *,
-    tier: str | None = None,
-    status: str | None = None,
-    community: str | None = None,
-) -> list[PairView]:
-    """The queue, best score first."""
+    tier: str | None,
+    status: str | None,
+    community: str | None,
+    communities: Sequence[str] | None,
+) -> Select[MatchPair, Customer, Customer]:
     left, right = aliased(Customer), aliased(Customer)
     query = (
         select(MatchPair, left, right)
         .join(left, left.id == MatchPair.customer_id_l)
         .join(right, right.id == MatchPair.customer_id_r)
-        .order_by(MatchPair.match_weight.desc(), MatchPair.id)
     )
     if tier:
         if tier not in ("merge", "review"):
@@ -490,7 +488,45 @@ def list_pairs(
         query = query.where(MatchPair.status == status)
     if community:
         query = query.where(MatchPair.community_id == get_community(session, community).id)
+    if communities is not None:
+        ids = select(Community.id).where(Community.code.in_(list(communities)))
+        query = query.where(MatchPair.community_id.in_(ids))
+    return query
+
+
+def list_pairs(
+    session: Session,
+    *,
+    tier: str | None = None,
+    status: str | None = None,
+    community: str | None = None,
+    communities: Sequence[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[PairView]:
+    """The queue, best score first: of one ``community``, or of any of ``communities`` (a
+    staff user's), ``limit`` pairs from ``offset`` (paged by the database)."""
+    query = _queue_query(session, tier, status, community, communities).order_by(
+        MatchPair.match_weight.desc(), MatchPair.id
+    )
+    if offset:
+        query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
     return [_view(p, lc, rc) for p, lc, rc in session.execute(query)]
+
+
+def count_pairs(
+    session: Session,
+    *,
+    tier: str | None = None,
+    status: str | None = None,
+    community: str | None = None,
+    communities: Sequence[str] | None = None,
+) -> int:
+    """How many pairs ``list_pairs`` would list without a limit."""
+    query = _queue_query(session, tier, status, community, communities)
+    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
 
 def decide(session: Session, pair_id: int, decision: str, *, actor: str) -> PairView:

@@ -17,7 +17,7 @@ from civic.errors import NotFound
 from civic.ledger import service
 from civic.ledger.staff import StaffView
 from civic.ledger.tables import Community, Customer
-from civic.matching.service import PairView, decide, get_pair, list_pairs
+from civic.matching.service import PairView, count_pairs, decide, get_pair, list_pairs
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
 PAGE_SIZE = 50
@@ -91,25 +91,30 @@ def queue(
     status: str = "pending",
     page: int = 1,
 ) -> HTMLResponse:
-    with read_only(_engine(request)) as session:
-        pairs = [
-            p
-            for code in user.communities
-            for p in list_pairs(session, tier=tier or None, status=status or None, community=code)
-        ]
-    pairs.sort(key=lambda p: (-p.match_weight, p.id))
     page = max(page, 1)
-    shown = pairs[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    communities = list(user.communities)
+    with read_only(_engine(request)) as session:
+        total = count_pairs(
+            session, tier=tier or None, status=status or None, communities=communities
+        )
+        shown = list_pairs(
+            session,
+            tier=tier or None,
+            status=status or None,
+            communities=communities,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+        )
     return render(
         request,
         "queue.html",
         user=user,
         pairs=shown,
-        total=len(pairs),
+        total=total,
         tier=tier,
         status=status,
         page=page,
-        pages=max(1, -(-len(pairs) // PAGE_SIZE)),
+        pages=max(1, -(-total // PAGE_SIZE)),
     )
 
 
