@@ -79,6 +79,8 @@ ORDERED = 0.6
 """How well a query word must meet a name word for its place to count in the order."""
 DICTIONARY_TTL = 30.0
 """Seconds a process keeps the typo dictionary before reloading it."""
+NEAR_CACHE = 50_000
+"""Words whose corrections a copy of the dictionary remembers (then it starts again)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,9 @@ class _Words:
     ordered: list[str]
     """Every word, sorted (the words a prefix begins are one slice)."""
     by_length: dict[int, list[str]]
+    near: dict[str, list[tuple[str, int]]] = field(default_factory=dict, compare=False)
+    """``near_words`` already worked out, by word (common names recur from query to query);
+    kept as long as this copy of the dictionary."""
 
 
 class Dictionary:
@@ -163,6 +168,16 @@ def max_edits(word: str, other: str = "") -> int:
 def near_words(words: _Words, word: str) -> list[tuple[str, int]]:
     """Dictionary words within ``max_edits`` edits (Damerau-Levenshtein) of ``word`` (not
     itself), closest first, then the most used: (word, edits)."""
+    known = words.near.get(word)
+    if known is not None:
+        return known
+    if len(words.near) >= NEAR_CACHE:
+        words.near.clear()
+    ranked = words.near[word] = _near_words(words, word)
+    return ranked
+
+
+def _near_words(words: _Words, word: str) -> list[tuple[str, int]]:
     edits = 2 if len(word) >= 4 else max_edits(word)
     if not edits or not word.isalpha():
         return []
