@@ -341,21 +341,13 @@ def _same_periods(session: Session, records: Sequence[CustomerRecord]) -> set[in
 
 
 def _update_customers(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Rewrite changed customers in place (deleting them would cascade to their rows)."""
+    """Rewrite changed customers in place (deleting them would cascade to their rows): one
+    statement on PostgreSQL (``bulk.update_rows``)."""
     if not rows:
         return
-    from sqlalchemy import bindparam
-
     columns = [c for c in rows[0] if c != "id"]
-    stmt = (
-        update(CUSTOMERS)
-        .where(CUSTOMERS.c.id == bindparam("_id"))
-        .values({c: bindparam(f"_{c}") for c in columns})
-    )
-    session.execute(
-        stmt,
-        [{f"_{k}": v for k, v in r.items()} for r in rows],
-        execution_options={"synchronize_session": False},
+    bulk.update_rows(
+        session, CUSTOMERS, ["id"], columns, [[r["id"], *(r[c] for c in columns)] for r in rows]
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Table, any_, literal
+from sqlalchemy import BigInteger, ColumnElement, String, Table, any_, literal, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -20,13 +20,78 @@ def _identity(value: Any) -> Any:
 
 
 def _processors(session: Session, table: Table, columns: Sequence[str]) -> list[Processor]:
+    return _type_processors(session, [table.c[name].type for name in columns])
+
+
+def _type_processors(session: Session, kinds: Sequence[TypeEngine[Any]]) -> list[Processor]:
     dialect = session.get_bind().dialect
     out: list[Processor] = []
-    for name in columns:
-        kind = table.c[name].type
+    for kind in kinds:
         process = kind.dialect_impl(dialect).bind_processor(dialect)
         out.append(process if process is not None else _identity)
     return out
+
+
+def _converted(procs: Sequence[Processor], rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    active = [(i, p) for i, p in enumerate(procs) if p is not _identity]
+    if not active:
+        return [tuple(row) for row in rows]
+    out: list[Sequence[Any]] = []
+    for row in rows:
+        values = list(row)
+        for i, p in active:
+            values[i] = p(values[i])
+        out.append(tuple(values))
+    return out
+
+
+def unnest(
+    session: Session, spec: Sequence[tuple[str, TypeEngine[Any]]], rows: Sequence[Sequence[Any]]
+) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: ``rows`` (values in ``spec`` order) as a FROM item,
+    ``unnest(CAST(:_u0 AS type[]), ...) AS v(name, ...)`` — one bound array per column, so a
+    statement over thousands of rows is one round trip (an ``executemany`` is one statement
+    per row). Strings go as ``TEXT[]`` so that the column, not the cast, checks their length.
+    Returns the SQL and its parameters."""
+    dialect = session.get_bind().dialect
+    procs = _type_processors(session, [kind for _name, kind in spec])
+    converted = _converted(procs, rows)
+    params: dict[str, Any] = {}
+    arrays: list[str] = []
+    for i, (_name, kind) in enumerate(spec):
+        sql_type = "TEXT" if isinstance(kind, String) else kind.compile(dialect=dialect)
+        params[f"_u{i}"] = [row[i] for row in converted]
+        arrays.append(f"CAST(:_u{i} AS {sql_type}[])")
+    names = ", ".join(dialect.identifier_preparer.quote(name) for name, _kind in spec)
+    return f"unnest({', '.join(arrays)}) AS v({names})", params
+
+
+def update_rows(
+    session: Session,
+    table: Table,
+    keys: Sequence[str],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """``UPDATE table SET columns WHERE keys`` for each row (values in ``keys + columns``
+    order): ONE statement on PostgreSQL (``UPDATE ... FROM unnest(...)``), the driver's
+    ``executemany`` on SQLite. The keys must name one row each."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    quote = dialect.identifier_preparer
+    name = quote.format_table(table)
+    if dialect.name == "postgresql":
+        values, params = unnest(session, [(c, table.c[c].type) for c in (*keys, *columns)], rows)
+        sets = ", ".join(f"{quote.quote(c)} = v.{quote.quote(c)}" for c in columns)
+        where = " AND ".join(f"t.{quote.quote(k)} = v.{quote.quote(k)}" for k in keys)
+        session.execute(text(f"UPDATE {name} AS t SET {sets} FROM {values} WHERE {where}"), params)
+        return
+    procs = _processors(session, table, [*keys, *columns])
+    moved = [(*row[len(keys) :], *row[: len(keys)]) for row in _converted(procs, rows)]
+    sets = ", ".join(f"{quote.quote(c)} = ?" for c in columns)
+    where = " AND ".join(f"{quote.quote(k)} = ?" for k in keys)
+    session.connection().exec_driver_sql(f"UPDATE {name} SET {sets} WHERE {where}", moved)
 
 
 ARRAY_CHUNK = 20_000
@@ -74,18 +139,7 @@ def insert_rows(
     dialect = session.get_bind().dialect
     quote = dialect.identifier_preparer
     names = ", ".join(quote.quote(c) for c in columns)
-    procs = _processors(session, table, columns)
-    active = [(i, p) for i, p in enumerate(procs) if p is not _identity]
-    converted: list[Sequence[Any]]
-    if not active:
-        converted = [tuple(row) for row in rows]
-    else:
-        converted = []
-        for row in rows:
-            values = list(row)
-            for i, p in active:
-                values[i] = p(values[i])
-            converted.append(tuple(values))
+    converted = _converted(_processors(session, table, columns), rows)
     connection = session.connection()
     if dialect.name != "postgresql":
         markers = ", ".join("?" for _ in columns)
