@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -125,6 +126,17 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
+
+
+@contextmanager
+def serving(engine: Engine) -> Iterator[Engine]:
+    """The engine a web server opens on the same database (``make_engine(serving=True)``:
+    pooled SQLite connections), so served tests see what a server would."""
+    served = make_engine(engine.url.render_as_string(hide_password=False), serving=True)
+    try:
+        yield served
+    finally:
+        served.dispose()
 
 
 @pytest.fixture

@@ -63,13 +63,27 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+SERVING_POOL = {"pool_size": 8, "max_overflow": 8}
+"""SQLite connections a server keeps open (its request threads share them)."""
+
+
+def make_engine(url: str, *, serving: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout. SQLite
+    connections are opened per use (nothing holds the file between commands) unless
+    ``serving``: a long-lived web server keeps a pool of them, since opening one (its pragmas,
+    the schema read again, a cold page cache) costs about a millisecond per request. In WAL
+    mode a pooled connection between requests holds no snapshot: each request sees the newest
+    commit."""
     from sqlalchemy import create_engine
+    from sqlalchemy.pool import QueuePool
 
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if serving and parsed.database not in (None, "", ":memory:"):
+            kwargs.setdefault("poolclass", QueuePool)
+            for key, value in SERVING_POOL.items():
+                kwargs.setdefault(key, value)
         kwargs.setdefault("poolclass", NullPool)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from civic.api.app import create_app
 from civic.db import transaction
 from civic.ledger import service, tokens
+from tests.conftest import serving
 
 
 @contextmanager
@@ -65,7 +66,7 @@ class LiveApi:
 
 @pytest.fixture
 def api(engine: Engine) -> Iterator[LiveApi]:
-    with serve(create_app(engine)) as base_url:
+    with serving(engine) as served, serve(create_app(served)) as base_url:
         yield LiveApi(base_url, engine)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from civic.cli.serve import ledger_explainer
 from civic.portal.web.app import create_app
 from tests.api.conftest import serve
+from tests.conftest import serving
 from tests.portal.conftest import (  # noqa: F401
     api,
     portal,
@@ -35,7 +36,10 @@ def site(engine: Engine, portal: Engine) -> Iterator[str]:  # noqa: F811
     town_of_two(engine, portal)
     add_resident(portal, "rita@example.com", "2901-1", "River", 4400)
     add_staff(portal, "cleo", "clerk", "SPRINGFIELD")
-    with serve(create_app(portal, explain=ledger_explainer(engine))) as base:
+    with (
+        serving(portal) as served,
+        serve(create_app(served, explain=ledger_explainer(engine))) as base,
+    ):
         yield base
 
 

@@ -16,6 +16,7 @@ from civic.ledger import service
 from tests.api.conftest import serve
 from tests.api.test_staff_pages import PASSWORD, make_staff
 from tests.builders import Town
+from tests.conftest import serving
 
 # `CIVIC_SCREENSHOTS=docs/screenshots pytest tests/browser` refreshes the screenshots in docs/.
 SHOTS = os.environ.get("CIVIC_SCREENSHOTS")
@@ -29,7 +30,7 @@ def site(town: Town, engine: Engine) -> Iterator[str]:
     )
     dup.charge("WA", "68.27", "2024-01-05")
     make_staff(engine, "sue", "supervisor")
-    with serve(create_app(engine)) as base:
+    with serving(engine) as served, serve(create_app(served)) as base:
         yield base
 
 

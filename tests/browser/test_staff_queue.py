@@ -21,6 +21,7 @@ from civic.matching import service as matching
 from tests.api.conftest import serve
 from tests.api.test_staff_pages import PASSWORD, make_staff
 from tests.builders import Town
+from tests.conftest import serving
 
 SHOTS = os.environ.get("CIVIC_SCREENSHOTS")
 COMMUNITY = "MAPLEFALLS"
@@ -48,7 +49,7 @@ def site(engine: Engine) -> Iterator[str]:
     ).charge("WA", "40.00", "2026-09-05")
     matching.run(engine, actor="test")
     make_staff(engine, "sue", "supervisor", COMMUNITY)
-    with serve(create_app(engine)) as base:
+    with serving(engine) as served, serve(create_app(served)) as base:
         yield base
 
 

@@ -75,14 +75,15 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
-def open_engine(db: str | None, *, must_exist: bool = True) -> Engine:
-    """The ledger engine; refuses a database that ``civic init`` has not set up."""
+def open_engine(db: str | None, *, must_exist: bool = True, serving: bool = False) -> Engine:
+    """The ledger engine; refuses a database that ``civic init`` has not set up. ``serving``:
+    for a web server, which keeps its SQLite connections open between requests."""
     url = ledger_url(db)
     if must_exist:
         path = sqlite_path(url)
         if path is not None and not path.exists():
             raise CivicError(f"no ledger at {path}: run `civic init` first")
-    engine = make_engine(url)
+    engine = make_engine(url, serving=serving)
     if must_exist:
         if not inspect(engine).has_table("customers"):
             raise CivicError(f"no ledger at {url}: run `civic init` first")

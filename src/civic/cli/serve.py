@@ -57,7 +57,7 @@ def api(
 
     from civic.api.app import create_app
 
-    engine = open_engine(db)
+    engine = open_engine(db, serving=True)
     try:
         note(f"Ledger API on http://{host}:{port}/ (docs at /docs); Ctrl+C stops it.")
         uvicorn.run(create_app(engine), host=host, port=port, log_level=log_level.lower())
@@ -127,7 +127,7 @@ def portal(
     from civic.sync.feeds import HttpFeed
 
     settings = Settings()
-    engine = open_portal(portal_db)
+    engine = open_portal(portal_db, serving=True)
     source: Engine | HttpFeed | None = None
     try:
         if feed_url:
@@ -135,7 +135,7 @@ def portal(
                 raise InvalidInput("--feed-url needs --token (scope customers:read)")
             source = HttpFeed(feed_url, token)
         elif ledger is not None or _default_ledger_exists(sqlite_path(ledger_url(None))):
-            source = open_engine(ledger)
+            source = open_engine(ledger, serving=True)
         else:
             note("No ledger at ./civic.db: the explain page is off (give --ledger or --feed-url).")
         app_ = create_app(

@@ -89,16 +89,17 @@ def portal_url(url: str | None) -> str:
     return url or DEFAULT_PORTAL_URL
 
 
-def open_portal(url: str | None, *, create: bool = False) -> Engine:
+def open_portal(url: str | None, *, create: bool = False, serving: bool = False) -> Engine:
     """The portal store; with ``create`` it is made or migrated to the newest schema, else it
-    must already exist (``civic sync run`` makes it)."""
+    must already exist (``civic sync run`` makes it). ``serving``: for the web server, which
+    keeps its SQLite connections open between requests (``make_engine``)."""
     target = portal_url(url)
     path = sqlite_path(target)
     if not create and path is not None and not path.exists():
         raise CivicError(f"no portal store at {path}: run `civic sync run` first")
     if create and path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(target)
+    engine = make_engine(target, serving=serving)
     if create:
         migrate.upgrade(engine)
     elif not inspect(engine).has_table("portal_customers"):

@@ -21,6 +21,7 @@ from civic.sync.feeds import LedgerFeed
 from civic.sync.run import sync_once
 from tests.api.conftest import serve
 from tests.builders import Town
+from tests.conftest import serving
 from tests.sync.helpers import TODAY, small_town
 
 PASSWORD = "correct horse battery"
@@ -92,5 +93,8 @@ def site(engine: Engine, portal: Engine) -> Iterator[Site]:
     add_staff(portal, "sam", "support", "SPRINGFIELD")
     add_staff(portal, "cleo", "clerk", "SPRINGFIELD")
     add_staff(portal, "rex", "clerk", "RIVERTON")
-    with serve(create_app(portal, explain=ledger_explainer(engine))) as base:
+    with (
+        serving(portal) as served,
+        serve(create_app(served, explain=ledger_explainer(engine))) as base,
+    ):
         yield Site(base, engine, portal)
