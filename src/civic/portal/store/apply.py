@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import psycopg
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from civic.portal.store import bulk, index
@@ -236,51 +238,31 @@ def apply_records(
         for table in (PERIODS, SERVICES):
             session.execute(delete(table).where(bulk.among(session, table.c.customer_id, chunk)))
     customer_rows: list[dict[str, Any]] = []
-    service_rows: list[dict[str, Any]] = []
-    period_rows: list[dict[str, Any]] = []
-    txn_rows: list[dict[str, Any]] = []
+    # The other rows are tuples in their table's column order (a snapshot page holds tens of
+    # thousands of them: dicts cost more to build and take apart than the COPY that sends them).
+    service_rows: list[tuple[Any, ...]] = []
+    period_rows: list[tuple[Any, ...]] = []
+    txn_rows: list[tuple[Any, ...]] = []
     index_rows: list[index.IndexRow] = []
     words: Counter[str] = Counter()
     for record, digest in changed:
         rules = rules_of(communities[record.community])
         row = _customer_row(record, rules, digest, seq, now)
         customer_rows.append(row)
+        cid = record.id
         for s in record.services:
-            service_rows.append(
-                {
-                    "customer_id": record.id,
-                    "service": s.service,
-                    "name": s.name,
-                    "balance_cents": s.balance,
-                    "unapplied_credit_cents": s.unapplied_credit,
-                }
-            )
+            code = s.service
+            service_rows.append((cid, code, s.name, s.balance, s.unapplied_credit))
             period_rows.extend(
-                {
-                    "customer_id": record.id,
-                    "service": s.service,
-                    "period_end": p.period_end,
-                    "age": p.age,
-                    "charged_cents": p.charged,
-                    "outstanding_cents": p.outstanding,
-                }
-                for p in s.periods
+                (cid, code, p.period_end, p.age, p.charged, p.outstanding) for p in s.periods
             )
         txn_rows.extend(
-            {
-                "id": t.id,
-                "customer_id": record.id,
-                "service": t.service,
-                "period_end": t.period_end,
-                "kind": t.kind,
-                "amount_cents": t.amount,
-                "txn_date": t.txn_date,
-                "description": t.description,
-                "reference": t.reference,
-                "voids_id": t.voids_id,
-            }
+            (
+                t.id, cid, t.service, t.period_end, t.kind, t.amount, t.txn_date, t.description,
+                t.reference, t.voids_id,
+            )
             for t in record.transactions
-        )
+        )  # fmt: skip
         index_rows.append(
             index.IndexRow(
                 customer_id=record.id,
@@ -306,16 +288,16 @@ def apply_records(
         words.subtract(old_words - new_words)
     old = set(old_ids)
     _update_customers(session, [r for r in customer_rows if r["id"] in old])
-    txn_rows = _new_transactions(session, old_ids, txn_rows)
-    for table, new_rows in (
-        (CUSTOMERS, [r for r in customer_rows if r["id"] not in old]),
-        (SERVICES, service_rows),
-        (PERIODS, period_rows),
-        (TRANSACTIONS, txn_rows),
-    ):
-        if new_rows:
-            columns = list(new_rows[0])
-            bulk.insert_rows(session, table, columns, [[r[c] for c in columns] for r in new_rows])
+    fresh, stored_ids = _new_transactions(session, old_ids, txn_rows)
+    new_customers = [r for r in customer_rows if r["id"] not in old]
+    if new_customers:
+        columns = list(new_customers[0])
+        bulk.insert_rows(
+            session, CUSTOMERS, columns, [[r[c] for c in columns] for r in new_customers]
+        )
+    bulk.insert_rows(session, SERVICES, SERVICE_COLUMNS, service_rows)
+    bulk.insert_rows(session, PERIODS, PERIOD_COLUMNS, period_rows)
+    _insert_transactions(session, fresh, stored_ids)
     index.put(session, index_rows)
     _count_words(session, words)
     return result
@@ -352,13 +334,16 @@ def _update_customers(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 TXN_COLUMNS = tuple(TRANSACTIONS.c.keys())
+SERVICE_COLUMNS = tuple(SERVICES.c.keys())
+PERIOD_COLUMNS = tuple(PERIODS.c.keys())
 
 
 def _new_transactions(
-    session: Session, old_ids: Sequence[int], rows: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Ledger rows are append-only: of a changed customer's transactions, delete those that left
-    the window (or moved to another customer) and return only the rows still to insert."""
+    session: Session, old_ids: Sequence[int], rows: list[tuple[Any, ...]]
+) -> tuple[list[tuple[Any, ...]], set[int]]:
+    """Ledger rows are append-only: of a changed customer's transactions (``rows`` in
+    ``TXN_COLUMNS`` order), delete the stored ones that left the window or differ, and return
+    the rows still to insert with the ids stored under these customers before."""
     old = set(old_ids)
     stored: dict[int, tuple[Any, ...]] = {}
     for chunk in _chunks(list(old_ids)):
@@ -366,29 +351,55 @@ def _new_transactions(
             select(*TRANSACTIONS.c).where(bulk.among(session, TRANSACTIONS.c.customer_id, chunk))
         ):
             stored[row[0]] = tuple(row)
-    fresh: list[dict[str, Any]] = []
+    fresh: list[tuple[Any, ...]] = []
     kept: set[int] = set()
     for r in rows:
-        if r["customer_id"] in old and stored.get(r["id"]) == tuple(r[c] for c in TXN_COLUMNS):
-            kept.add(r["id"])
+        if r[1] in old and stored.get(r[0]) == r:
+            kept.add(r[0])
         else:
             fresh.append(r)
-    gone = set(stored) - kept
-    # An id may still be stored under another customer (a merge moved it): replace it. Ledger
-    # ids only grow, so only ids up to the largest stored one can be there. The store is asked
-    # which of them it holds (usually none: a snapshot's rows are all new), and only those are
-    # deleted; an id stored under one of these customers is in ``gone`` already.
+    gone = sorted(set(stored) - kept)
+    for chunk in _chunks(gone, bulk.chunk_size(session, CHUNK)):
+        session.execute(delete(TRANSACTIONS).where(bulk.among(session, TRANSACTIONS.c.id, chunk)))
+    return fresh, set(stored)
+
+
+def _insert_transactions(
+    session: Session, rows: list[tuple[Any, ...]], stored_ids: set[int]
+) -> None:
+    """Insert new transaction rows. An id may still be stored under another customer (a merge
+    moved it): that row is replaced. Ledger ids only grow, so only ids up to the largest
+    stored one can be there; ids stored under the customers being written were deleted by
+    ``_new_transactions``.
+
+    On PostgreSQL the rows are first simply copied, under a savepoint: the primary key on the
+    id is the check, and it costs nothing when no id is stored (every snapshot page, in
+    practice). Only when it refuses are the stored ids looked up and deleted, then the rows
+    copied again. SQLite looks them up first."""
+    if not rows:
+        return
     top = session.scalar(select(func.max(TRANSACTIONS.c.id))) or 0
-    maybe = sorted(r["id"] for r in fresh if r["id"] <= top and r["id"] not in stored)
+    maybe = sorted(r[0] for r in rows if r[0] <= top and r[0] not in stored_ids)
+    if maybe and session.get_bind().dialect.name == "postgresql":
+        connection = session.connection()
+        connection.exec_driver_sql("SAVEPOINT civic_copy_transactions")
+        try:
+            bulk.insert_rows(session, TRANSACTIONS, TXN_COLUMNS, rows)
+        except (psycopg.IntegrityError, IntegrityError):
+            connection.exec_driver_sql("ROLLBACK TO SAVEPOINT civic_copy_transactions")
+        else:
+            connection.exec_driver_sql("RELEASE SAVEPOINT civic_copy_transactions")
+            return
+    held: set[int] = set()
     for chunk in _chunks(maybe, bulk.chunk_size(session, CHUNK)):
-        gone.update(
+        held.update(
             session.scalars(
                 select(TRANSACTIONS.c.id).where(bulk.among(session, TRANSACTIONS.c.id, chunk))
             )
         )
-    for chunk in _chunks(sorted(gone), bulk.chunk_size(session, CHUNK)):
+    for chunk in _chunks(sorted(held), bulk.chunk_size(session, CHUNK)):
         session.execute(delete(TRANSACTIONS).where(bulk.among(session, TRANSACTIONS.c.id, chunk)))
-    return fresh
+    bulk.insert_rows(session, TRANSACTIONS, TXN_COLUMNS, rows)
 
 
 def _count_words(session: Session, counts: Counter[str]) -> None:
