@@ -29,6 +29,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -64,54 +65,94 @@ _DIRECTION = (
     r"(?:(?:N|S|E|W|NE|NW|SE|SW|NORTH|SOUTH|EAST|WEST"
     r"|NORTHEAST|NORTHWEST|SOUTHEAST|SOUTHWEST)\.?\s+)?"
 )
-_K_SQL = f"""
-    SELECT id,
-        regexp_replace(upper(strip_accents(coalesce(last_name, ''))), '[^A-Z0-9]', '', 'g')
-            AS lastk,
-        regexp_replace(upper(strip_accents(coalesce(first_name, ''))), '[^A-Z0-9]', '', 'g')
-            AS firstk,
-        regexp_extract(upper(coalesce(service_address, '')), '^\\s*([0-9]+)', 1) AS house,
-        regexp_extract(upper(coalesce(service_address, '')),
-            '^\\s*[0-9]+[A-Z]?\\s+{_DIRECTION}([A-Z0-9]+)', 1) AS street,
-        right(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g'), 7) AS phonek,
-        lower(trim(coalesce(email, ''))) AS emailk,
-        left(regexp_replace(coalesce(zip, ''), '[^0-9]', '', 'g'), 5) AS zip5,
-        regexp_replace(regexp_replace(replace(upper(coalesce(business_name, '')), '&', ' AND '),
-            '{_NOISE}', ' ', 'g'), '[^A-Z0-9]', '', 'g') AS bizk,
-        lower(trim(regexp_replace(regexp_replace(
-            replace(upper(strip_accents(coalesce(business_name, ''))), '&', ' AND '),
-            '{_NOISE}', ' ', 'g'), '[^A-Z0-9]+', ' ', 'g'))) AS biz_words
-    FROM {{source}}
-"""
-"""Cheap forms of the compared fields, the same for existing and incoming rows."""
-_KEYS_SQL = """
-SELECT id, 'lf' AS kind, lastk || '|' || firstk || '|' || zip5 AS key FROM {k}
-    WHERE lastk <> '' AND firstk <> '' AND length(zip5) = 5
-UNION ALL SELECT id, 'hz', house || '|' || zip5 || '|' || left(lastk, 1) FROM {k}
-    WHERE house <> '' AND lastk <> '' AND length(zip5) = 5
-UNION ALL SELECT id, 'hn', house || '|' || lastk FROM {k} WHERE house <> '' AND lastk <> ''
-UNION ALL SELECT id, 'hf', house || '|' || firstk FROM {k} WHERE house <> '' AND firstk <> ''
-UNION ALL SELECT id, 'hs', house || '|' || street FROM {k} WHERE house <> '' AND street <> ''
-UNION ALL SELECT id, 'p', phonek FROM {k} WHERE length(phonek) = 7
-UNION ALL SELECT id, 'e', emailk FROM {k} WHERE emailk LIKE '%@%'
-UNION ALL SELECT id, 'b', bizk FROM {k} WHERE bizk <> ''
-UNION ALL SELECT id, 'nm', {names} FROM {k} WHERE lastk <> '' AND firstk <> ''
-"""
-"""The candidate keys of the rows in table ``k`` (``_K_SQL``). ``nm``: existing customers are
-keyed by last and first name, an incoming row by its first and last name swapped (the blocking
-rule for names written in the wrong fields)."""
-_STORED_NAME = "lastk || '|' || firstk"
-_SWAPPED = "firstk || '|' || lastk"
+_EMPTY = "''"
+_K_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("lastk", "last_name", "regexp_replace(upper(strip_accents({v})), '[^A-Z0-9]', '', 'g')"),
+    ("firstk", "first_name", "regexp_replace(upper(strip_accents({v})), '[^A-Z0-9]', '', 'g')"),
+    ("house", "service_address", "regexp_extract(upper({v}), '^\\s*([0-9]+)', 1)"),
+    (
+        "street",
+        "service_address",
+        f"regexp_extract(upper({{v}}), '^\\s*[0-9]+[A-Z]?\\s+{_DIRECTION}([A-Z0-9]+)', 1)",
+    ),
+    ("phonek", "phone", "right(regexp_replace({v}, '[^0-9]', '', 'g'), 7)"),
+    ("emailk", "email", "lower(trim({v}))"),
+    ("zip5", "zip", "left(regexp_replace({v}, '[^0-9]', '', 'g'), 5)"),
+    (
+        "bizk",
+        "business_name",
+        "regexp_replace(regexp_replace(replace(upper({v}), '&', ' AND '), "
+        f"'{_NOISE}', ' ', 'g'), '[^A-Z0-9]', '', 'g')",
+    ),
+    (
+        "biz_words",
+        "business_name",
+        "lower(trim(regexp_replace(regexp_replace(replace(upper(strip_accents({v})), '&', "
+        f"' AND '), '{_NOISE}', ' ', 'g'), '[^A-Z0-9]+', ' ', 'g')))",
+    ),
+)
+"""Cheap forms of the compared fields, the same for existing and incoming rows: (name, the
+column it is computed from, the expression of that column's value ``{v}``, never NULL)."""
+_K_SQL = (
+    "SELECT id, "
+    + ", ".join(
+        f"{expr.format(v=f'coalesce({column}, {_EMPTY})')} AS {name}"
+        for name, column, expr in _K_FIELDS
+    )
+    + " FROM {source}"
+)
+
+_KEYS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("lf", ("lastk", "firstk", "zip5"), "lastk <> '' AND firstk <> '' AND length(zip5) = 5"),
+    (
+        "hz",
+        ("house", "zip5", "left(lastk, 1)"),
+        "house <> '' AND lastk <> '' AND length(zip5) = 5",
+    ),
+    ("hn", ("house", "lastk"), "house <> '' AND lastk <> ''"),
+    ("hf", ("house", "firstk"), "house <> '' AND firstk <> ''"),
+    ("hs", ("house", "street"), "house <> '' AND street <> ''"),
+    ("p", ("phonek",), "length(phonek) = 7"),
+    ("e", ("emailk",), "emailk LIKE '%@%'"),
+    ("b", ("bizk",), "bizk <> ''"),
+    ("nm", ("lastk", "firstk"), "lastk <> '' AND firstk <> ''"),
+)
+"""The candidate keys of a row of ``_K_SQL``: (kind, the forms it is made of, when the row has
+one). None of the forms can hold ``|`` but the e-mail, which is a key of its own, so a key is
+equal exactly when its forms are. ``nm``: existing customers are keyed by last and first name,
+an incoming row by its first and last name swapped (the blocking rule for names written in the
+wrong fields)."""
+
+
+def _keys_sql(k: str, *, swapped: bool = False, hashed: bool = True) -> str:
+    """The candidate keys of the rows in table ``k`` (``_K_SQL``): ``(id, h)``, ``h`` DuckDB's
+    hash of the kind and the forms (what is stored and joined), or with ``hashed`` False
+    ``(id, kind, key)``, the forms written out (to compare rows of one batch)."""
+    selects = []
+    for kind, parts, where in _KEYS:
+        if swapped and kind == "nm":
+            parts = tuple(reversed(parts))
+        if hashed:
+            value = f"hash('{kind}', {', '.join(parts)})"
+        else:
+            value = f"'{kind}' AS kind, " + " || '|' || ".join(parts)
+        selects.append(f"SELECT id, {value} AS {'h' if hashed else 'key'} FROM {k} WHERE {where}")
+    return "\nUNION ALL ".join(selects)
+
+
 _NAMES_SQL = "SELECT id, lower(firstk), lower(lastk), biz_words FROM {k}"
 _SEP = "\x1f"
 _REF_KEYS_SQL = """
 WITH d AS (SELECT id, ref_type, regexp_replace(normalized, '[^0-9]', '', 'g') AS digits
            FROM {source})
-SELECT id, 'rl' AS kind, ref_type || ':' || left(digits, len(digits) // 2) AS key
-    FROM d WHERE len(digits) >= 6
-UNION ALL SELECT id, 'rr', ref_type || ':' || right(digits, len(digits) - len(digits) // 2)
-    FROM d WHERE len(digits) >= 6
+SELECT id, hash('rl', ref_type, left(digits, len(digits) // 2)) AS h FROM d
+    WHERE len(digits) >= 6 AND ref_type IS NOT NULL
+UNION ALL SELECT id, hash('rr', ref_type, right(digits, len(digits) - len(digits) // 2)) FROM d
+    WHERE len(digits) >= 6 AND ref_type IS NOT NULL
 """
+"""The keys of identity references (``id``, ``ref_type``, ``normalized`` in ``source``): each
+half of the reference's digits, so a reference with a digit or two wrong still finds its
+customer."""
 _KEY_COLUMNS = (
     "id",
     "first_name",
@@ -124,15 +165,109 @@ _KEY_COLUMNS = (
 )
 
 
-CACHE_FORMAT = f"civic-match-keys/3 duckdb {duckdb.__version__}"
-"""The keys are stored as DuckDB's 64-bit hash of kind and value (a collision only adds a
+CACHE_FORMAT = f"civic-match-keys/4 duckdb {duckdb.__version__}"
+"""The keys are stored as DuckDB's 64-bit hash of kind and forms (a collision only adds a
 candidate, which the model then scores): a new DuckDB may hash differently, so its version is
 part of the format."""
-_HASHED = (
-    "INSERT INTO {into} SELECT id, hash(kind || ':' || key) FROM ({keys}) WHERE key IS NOT NULL"
-)
 _BY_ID = 5_000
 """Customers to key beyond this many are read in one query rather than by id."""
+
+
+_BY_VALUE = ("last_name", "first_name", "zip", "business_name")
+"""Columns whose values repeat heavily (a town's last and first names, ZIP codes, business
+names): when customers are keyed, their forms are computed once per distinct value."""
+_K_NAMES = tuple(name for name, _column, _expr in _K_FIELDS)
+_RAW = ("id", "version", *_KEY_COLUMNS[1:])
+"""The columns read to key a customer: its id, version and the key columns."""
+
+
+def _unpack(strings: Any) -> tuple[pa.Table, list[int]]:
+    """The packed rows (``_RAW`` joined by ``_SEP``) as a table of those columns, and the ids
+    of the rows that do not unpack (a value holding the separator itself)."""
+    lists = pc.split_pattern(strings, _SEP)
+    fits = pc.equal(pc.list_value_length(lists), len(_RAW))
+    broken: list[int] = []
+    if not pc.all(fits).as_py():
+        misfits = strings.filter(pc.invert(fits)).to_pylist()
+        broken = [int(str(x).split(_SEP, 1)[0]) for x in misfits]
+        lists = lists.filter(fits)
+    columns = {name: pc.list_element(lists, i) for i, name in enumerate(_RAW)}
+    columns["id"] = columns["id"].cast(pa.int64())
+    columns["version"] = columns["version"].cast(pa.int32())
+    return pa.table(columns), broken
+
+
+def _plain(session: Session, ids: Sequence[int]) -> pa.Table:
+    """Customers ``ids`` read column by column (``_RAW``; NULL as empty text)."""
+    query = text(
+        "SELECT id, version, "
+        + ", ".join(f"coalesce({c}, '')" for c in _KEY_COLUMNS[1:])
+        + " FROM customers WHERE id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    rows = [
+        tuple(r)
+        for chunk in chunked(list(ids))
+        for r in session.execute(query, {"ids": list(chunk)})
+    ]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(_RAW)
+    return pa.table(
+        {
+            name: pa.array(
+                values,
+                type=pa.int64()
+                if name == "id"
+                else pa.int32()
+                if name == "version"
+                else pa.string(),
+            )
+            for name, values in zip(_RAW, columns, strict=True)
+        }
+    )
+
+
+_PARTICIPATING = (
+    "community_id = :community AND status IN ('active', 'inactive') AND merged_into_id IS NULL"
+)
+_ROW_SEP = "\x1e"
+_SPAN = 250_000
+"""Customer ids read in one aggregated value (``_aggregated``): some tens of megabytes, far
+below SQLite's limit on the length of a value."""
+
+
+def _aggregated(session: Session, packed: str, community_id: int, above: int) -> Any:
+    """The packed rows (``packed``, a text expression) of the participating customers of the
+    community with an id above ``above``, read from SQLite as one value per ``_SPAN`` ids
+    (``group_concat``): a million rows cost the driver and Python a few calls instead of a
+    million, and the time goes in SQLite, which does not hold Python's interpreter lock (so
+    it runs beside the import, see ``ImportScreening.prefetch``). None when a value holds the
+    row separator (the rows are then read one by one)."""
+    top = int(session.execute(text("SELECT coalesce(max(id), 0) FROM customers")).scalar_one())
+    query = text(
+        f"SELECT CAST(group_concat({packed}, :rowsep) AS BLOB), count(*) FROM customers "
+        f"WHERE {_PARTICIPATING} AND id > :lo AND id <= :hi"
+    )
+    pieces = []
+    for lo in range(above, top, _SPAN):
+        params = {"sep": _SEP, "rowsep": _ROW_SEP, "community": community_id}
+        found = session.execute(query, {**params, "lo": lo, "hi": lo + _SPAN}).one()
+        if not found[1]:
+            continue
+        value = pa.array([found[0]], type=pa.binary()).cast(pa.string())
+        rows = pc.split_pattern(value, _ROW_SEP).flatten()
+        if len(rows) != int(found[1]):
+            return None
+        pieces.append(rows)
+    return pa.chunked_array(pieces, type=pa.string())
+
+
+def _column(session: Session, query: Any, params: Mapping[str, Any]) -> list[Any]:
+    """The one column of ``query``'s rows, taken from the database driver's cursor directly:
+    SQLAlchemy's processing of a million rows costs more than reading them."""
+    result = session.connection().execute(query, params)
+    try:
+        return [row[0] for row in result.cursor.fetchall()]
+    finally:
+        result.close()
 
 
 def _connect(path: Path | None) -> duckdb.DuckDBPyConnection:
@@ -228,14 +363,20 @@ class _Pool:
         ).one()
         if (int(same[0]), int(same[1])) == (int(known[0]), int(known[2])):
             # nothing keyed before has changed (the usual case): key the newer customers only
-            newer = session.execute(
-                text(f"SELECT id, version {participating} AND id > :top"), params
-            ).all()
-            if newer:
+            # nothing keyed yet (a first import): every customer, without counting them first
+            newer = (
+                _BY_ID + 1
+                if int(known[0]) == 0
+                else session.execute(
+                    text(f"SELECT count(*) {participating} AND id > :top"), params
+                ).scalar_one()
+            )
+            if newer > _BY_ID:
                 # many (a first import): one query for all of them, not look-ups by id
-                above = int(known[1]) if len(newer) > _BY_ID else None
-                self._key(session, [int(r[0]) for r in newer], above=above)
-                self._seen(newer)
+                self._key(session, None, above=int(known[1]))
+            elif newer:
+                found = session.execute(text(f"SELECT id {participating} AND id > :top"), params)
+                self._key(session, [int(i) for i in found.scalars()], above=None)
             self._refs(session)
             return
         current = session.execute(text(f"SELECT id, version {participating}"), params).all()
@@ -266,63 +407,95 @@ class _Pool:
             self.con.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM stale)")
         if changed:
             self._key(session, changed, above=0 if len(changed) > len(current) // 4 else None)
-            wanted = set(changed)
-            self._seen([row for row in current if int(row[0]) in wanted])
         self._refs(session)
 
-    def _seen(self, rows: Sequence[Any]) -> None:
-        """Remember the (id, version) the keys of these customers were computed from."""
-        self.con.register(
-            "keyed",
-            pa.table(
-                {
-                    "id": pa.array([int(r[0]) for r in rows], type=pa.int64()),
-                    "version": pa.array([int(r[1]) for r in rows], type=pa.int32()),
-                }
-            ),
-        )
-        self.con.execute("INSERT INTO seen SELECT id, version FROM keyed")
-        self.con.unregister("keyed")
-
-    def _key(self, session: Session, ids: list[int], *, above: int | None) -> None:
-        """Compute and store the keys of customers ``ids``: read by id, or, with ``above``,
-        in one query of every participating customer with a higher id (those not in ``ids``
-        are dropped)."""
-        # one packed string per customer: a tenth of the Python objects of a row of columns
+    def _key(self, session: Session, ids: list[int] | None, *, above: int | None) -> None:
+        """Compute and store the keys of customers ``ids`` and the version they were computed
+        from: read by id, or, with ``above``, in one query of every participating customer
+        with a higher id (those not in ``ids`` are dropped; ``ids`` None: none)."""
+        # one packed string per customer: a tenth of the Python objects of a row of columns;
+        # SQLite hands many over as one value (``_aggregated``), or each as the bytes it
+        # stores when asked for a BLOB (no Python string is made of each)
         packed = " || :sep || ".join(f"coalesce({c}, '')" for c in _KEY_COLUMNS[1:])
-        base = f"SELECT CAST(id AS VARCHAR(20)) || :sep || {packed} FROM customers "
-        rows: list[str] = []
-        if above is not None:
-            query = text(
-                base + "WHERE community_id = :community AND status IN ('active', 'inactive') "
-                "AND merged_into_id IS NULL AND id > :top"
+        packed = (
+            f"CAST(id AS VARCHAR(20)) || :sep || CAST(version AS VARCHAR(20)) || :sep || {packed}"
+        )
+        blob = session.connection().dialect.name == "sqlite"
+        strings = None
+        if blob and above is not None:
+            strings = _aggregated(session, packed, self.community_id, above)
+        if blob:
+            packed = f"CAST({packed} AS BLOB)"
+        if strings is None:
+            rows: list[Any] = []
+            base = f"SELECT {packed} FROM customers "
+            if above is not None:
+                query = text(base + "WHERE " + _PARTICIPATING + " AND id > :top")
+                params = {"sep": _SEP, "community": self.community_id, "top": above}
+                rows = _column(session, query, params)
+            else:
+                assert ids is not None
+                query = text(base + "WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+                for chunk in chunked(ids):
+                    rows.extend(_column(session, query, {"sep": _SEP, "ids": list(chunk)}))
+            strings = (
+                pa.array(rows, type=pa.binary()).cast(pa.string())
+                if blob
+                else pa.array(rows, type=pa.string())
             )
-            params = {"sep": _SEP, "community": self.community_id, "top": above}
-            rows = list(session.execute(query, params).scalars())
-        else:
-            query = text(base + "WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
-            for chunk in chunked(ids):
-                rows.extend(session.execute(query, {"sep": _SEP, "ids": list(chunk)}).scalars())
-        self.con.register("fresh", pa.table({"s": pa.array(rows, type=pa.string())}))
-        self.con.register("wanted", pa.table({"id": pa.array(ids, type=pa.int64())}))
-        fields = ", ".join(
-            f"{'CAST(p[1] AS BIGINT)' if i == 0 else f'p[{i + 1}]'} AS {name}"
-            for i, name in enumerate(_KEY_COLUMNS)
-        )
-        unpacked = (
-            f"(SELECT * FROM (SELECT {fields} FROM (SELECT string_split(s, chr(31)) AS p "
-            "FROM fresh)) SEMI JOIN wanted USING (id))"
-        )
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE fresh_k AS " + _K_SQL.format(source=unpacked)
-        )
-        self.con.unregister("fresh")
-        self.con.unregister("wanted")
-        self.con.execute(
-            _HASHED.format(keys=_KEYS_SQL.format(k="fresh_k", names=_STORED_NAME), into="pool")
-        )
-        self.con.execute("INSERT INTO names " + _NAMES_SQL.format(k="fresh_k"))
-        self.con.execute("DROP TABLE fresh_k")
+            del rows
+        raw, broken = _unpack(strings)
+        if broken:  # a value holding the separator: read those customers column by column
+            raw = pa.concat_tables([raw, _plain(session, broken)])
+        if ids is not None:
+            raw = raw.filter(pc.is_in(raw["id"], value_set=pa.array(ids, type=pa.int64())))
+        self._store(raw)
+
+    def _store(self, raw: pa.Table) -> None:
+        """Key these customers (``_RAW``: id, version and the key columns) and remember the
+        version the keys were computed from. The forms of the columns whose values repeat
+        (``_BY_VALUE``) are computed once per distinct value; every form is the one
+        ``_K_SQL`` gives (the same expression)."""
+        forms: dict[str, Any] = {"id": raw["id"]}
+        self.con.register("fresh", raw)
+        try:
+            for column in _BY_VALUE:
+                encoded = pc.dictionary_encode(pc.fill_null(raw[column], "")).combine_chunks()
+                self.con.register("distinct_values", pa.table({"v": encoded.dictionary}))
+                try:
+                    found = self.con.sql(
+                        "SELECT "
+                        + ", ".join(
+                            f"{expr.format(v='v')} AS {name}"
+                            for name, of, expr in _K_FIELDS
+                            if of == column
+                        )
+                        + " FROM distinct_values"
+                    ).to_arrow_table()
+                finally:
+                    self.con.unregister("distinct_values")
+                for name in found.column_names:
+                    forms[name] = found[name].take(encoded.indices)
+            found = self.con.sql(
+                "SELECT "
+                + ", ".join(
+                    f"{expr.format(v=f'coalesce({of}, {_EMPTY})')} AS {name}"
+                    for name, of, expr in _K_FIELDS
+                    if of not in _BY_VALUE
+                )
+                + " FROM fresh"
+            ).to_arrow_table()
+            for name in found.column_names:
+                forms[name] = found[name]
+            self.con.execute("INSERT INTO seen SELECT id, version FROM fresh")
+        finally:
+            self.con.unregister("fresh")
+        self.con.register("fresh_k", pa.table({n: forms[n] for n in ("id", *_K_NAMES)}))
+        try:
+            self.con.execute("INSERT INTO pool " + _keys_sql("fresh_k"))
+            self.con.execute("INSERT INTO names " + _NAMES_SQL.format(k="fresh_k"))
+        finally:
+            self.con.unregister("fresh_k")
 
     def _refs(self, session: Session) -> None:
         """Key the identity references again when any reference was added or removed (their
@@ -353,9 +526,7 @@ class _Pool:
                 }
             )
             self.con.register("fresh_refs", table)
-            self.con.execute(
-                _HASHED.format(keys=_REF_KEYS_SQL.format(source="fresh_refs"), into="refpool")
-            )
+            self.con.execute("INSERT INTO refpool " + _REF_KEYS_SQL.format(source="fresh_refs"))
             self.con.unregister("fresh_refs")
         self.con.execute("DELETE FROM refs_seen")
         self.con.execute("INSERT INTO refs_seen VALUES (?, ?)", [int(stamp[0]), int(stamp[1])])
@@ -387,11 +558,10 @@ class _Pool:
             )
             found = self.con.execute(
                 "WITH keys AS (SELECT * FROM ("
-                + _KEYS_SQL.format(k="incoming_k", names=_SWAPPED)
+                + _keys_sql("incoming_k", swapped=True)
                 + ") UNION ALL SELECT * FROM ("
                 + _REF_KEYS_SQL.format(source="incoming_refs")
-                + ")), wanted AS (SELECT DISTINCT hash(kind || ':' || key) AS h FROM keys "
-                "WHERE key IS NOT NULL), "
+                + ")), wanted AS (SELECT DISTINCT h FROM keys), "
                 "everyone AS (SELECT * FROM pool UNION ALL SELECT * FROM refpool), "
                 # one pass over the keys: every customer holding a wanted key is a hit, so a
                 # key's hits are all its holders
@@ -629,7 +799,7 @@ class ImportScreening:
             kinds = ", ".join(f"'{k}'" for k in RELATED_KEYS)
             pairs = con.execute(
                 "WITH keys AS (SELECT * FROM ("
-                + _KEYS_SQL.format(k="batch_k", names=_STORED_NAME)
+                + _keys_sql("batch_k", hashed=False)
                 + f") WHERE kind IN ({kinds})) "
                 "SELECT DISTINCT a.id, b.id FROM keys a JOIN keys b USING (kind, key) "
                 "WHERE a.id < b.id"
