@@ -35,6 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 from sqlalchemy import Select, or_, select
@@ -114,6 +116,8 @@ class _Words:
     ordered: list[str]
     """Every word, sorted (the words a prefix begins are one slice)."""
     by_length: dict[int, list[str]]
+    masks: dict[int, npt.NDArray[np.uint32]] = field(default_factory=dict, compare=False)
+    """The letters of each word of ``by_length[n]`` as bits (``letter_masks``), same order."""
     near: dict[str, list[tuple[str, int]]] = field(default_factory=dict, compare=False)
     """``near_words`` already worked out, by word (common names recur from query to query);
     kept as long as this copy of the dictionary."""
@@ -138,7 +142,8 @@ class Dictionary:
         by_length: dict[int, list[str]] = {}
         for w in uses:
             by_length.setdefault(len(w), []).append(w)
-        entry = _Words(uses, sorted(uses), by_length)
+        masks = {n: letter_masks(same) for n, same in by_length.items()}
+        entry = _Words(uses, sorted(uses), by_length, masks)
         with self._lock:
             self._cache[key] = (time.monotonic(), entry)
         return entry
@@ -153,6 +158,20 @@ class Dictionary:
 
 
 DICTIONARY = Dictionary()
+
+
+def letter_masks(words: Sequence[str]) -> npt.NDArray[np.uint32]:
+    """For words of one length: each word's letters as a set of bits (a letter's code point
+    modulo 32 picks its bit). Damerau-Levenshtein edits change at most two bits each (a
+    substitution: one letter out, one in; an insertion or deletion one; a swap none), so a word
+    ``d`` edits from another differs from it in at most ``2 d`` bits: a cheap, exact test
+    that rules out most of a large dictionary before the edit distance is worked out."""
+    if not words:
+        return np.zeros(0, dtype=np.uint32)
+    length = len(words[0])
+    points = np.frombuffer("".join(words).encode("utf-32-le"), dtype=np.uint32)
+    bits = np.left_shift(np.uint32(1), points % np.uint32(32)).reshape(len(words), length)
+    return np.bitwise_or.reduce(bits, axis=1) if length else np.zeros(len(words), np.uint32)
 
 
 def max_edits(word: str, other: str = "") -> int:
@@ -181,9 +200,20 @@ def _near_words(words: _Words, word: str) -> list[tuple[str, int]]:
     edits = 2 if len(word) >= 4 else max_edits(word)
     if not edits or not word.isalpha():
         return []
+    mask = letter_masks([word])[0]
     keys: list[str] = []
     for n in range(len(word) - edits, len(word) + edits + 1):
-        keys.extend(words.by_length.get(n, ()))
+        same = words.by_length.get(n)
+        if not same:
+            continue
+        masks = words.masks.get(n)
+        if masks is None or len(masks) != len(same):
+            keys.extend(same)
+            continue
+        # Only the words whose letters differ from the word's in at most 2 x edits bits can
+        # be within ``edits`` edits (see ``letter_masks``); the rest are not compared.
+        close = np.flatnonzero(np.bitwise_count(masks ^ mask) <= 2 * edits)
+        keys.extend(same[i] for i in close)
     # Damerau-Levenshtein, not OSA: a deletion next to a swap (``bryant``: ``brnyt``) is two
     # edits, though three for OSA.
     found = process.extract(
