@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -18,23 +18,22 @@ from civic.db import read_only
 from civic.demo.load import load_demo
 from civic.demo.model import DemoOptions
 from civic.ledger import service as ledger
-from civic.matching import prevent
+from civic.matching import prevent, records
 from tests.builders import Town
 
 COMMUNITY = "MAPLEFALLS"
+KEPT = ("pool", "names", "seen", "refpool")
 
 
 @pytest.fixture
 def sample_town(engine: Engine) -> int:
-    """A sample town (``civic demo``) and a few customers written awkwardly: accents, the
-    separator the keying packs a row's values with, nothing but a business name, a closed
-    account."""
+    """A sample town (``civic demo``) and a few customers written awkwardly: accents, nothing
+    but a business name, a closed account."""
     load_demo(
         engine, DemoOptions(seed=7, customers=500, as_of=date(2026, 10, 31), community=COMMUNITY)
     )
     town = Town(engine, community=COMMUNITY, _next_location=900000)
     town.customer("José Ñúñez", "900001-01", service_address="12 N. Main St", zip="97471-1234")
-    town.customer("Ann Sep\x1farator", "900002-01", service_address="7 Elm St", zip="97471")
     town.customer(
         "Acme & Sons, Inc.",
         "900004-01",
@@ -65,7 +64,27 @@ def _reference(session: Session, community_id: int) -> dict[str, list[tuple[Any,
         {"c": community_id},
     ).all()
     columns = list(zip(*rows, strict=True))
+    refs = session.execute(
+        text(
+            "SELECT r.customer_id, r.ref_type, r.normalized FROM customer_refs r "
+            "JOIN customers c ON c.id = r.customer_id WHERE c.community_id = :c "
+            "AND c.status IN ('active', 'inactive') AND c.merged_into_id IS NULL "
+            "AND r.ref_type NOT IN :location"
+        ).bindparams(bindparam("location", expanding=True)),
+        {"c": community_id, "location": sorted(records.LOCATION_REF_TYPES)},
+    ).all()
+    assert refs  # the sample town has SSR numbers
     con = duckdb.connect(":memory:")
+    con.register(
+        "refs",
+        pa.table(
+            {
+                "id": pa.array([r[0] for r in refs], pa.int64()),
+                "ref_type": pa.array([r[1] for r in refs], pa.string()),
+                "normalized": pa.array([r[2] for r in refs], pa.string()),
+            }
+        ),
+    )
     con.register(
         "raw",
         pa.table(
@@ -84,6 +103,7 @@ def _reference(session: Session, community_id: int) -> dict[str, list[tuple[Any,
         "pool": _table(con, prevent._keys_sql("k")),
         "names": _table(con, prevent._NAMES_SQL.format(k="k")),
         "seen": _table(con, "SELECT id, version FROM raw"),
+        "refpool": _table(con, prevent._REF_KEYS_SQL.format(source="refs")),
         "written": _table(con, prevent._keys_sql("k", hashed=False)),
         "hashed": _table(con, prevent._keys_sql("k")),
     }
@@ -96,6 +116,7 @@ def _stored(pool: prevent._Pool) -> dict[str, list[tuple[Any, ...]]]:
         "pool": _table(pool.con, "SELECT id, h FROM pool"),
         "names": _table(pool.con, "SELECT * FROM names"),
         "seen": _table(pool.con, "SELECT id, version FROM seen"),
+        "refpool": _table(pool.con, "SELECT id, h FROM refpool"),
     }
 
 
@@ -108,42 +129,42 @@ def test_every_way_of_reading_customers_gives_the_same_keys(
         # a first import: every customer at once (aggregated values on SQLite)
         first = prevent._Pool(sample_town)
         first.refresh(s)
-        # one row each (what a server ledger does)
+        # every customer above an id (what a refresh does when many changed)
         by_row = prevent._Pool(sample_town)
         ids = [row[0] for row in expected["seen"]]
         by_row._key(s, ids, above=0)
+        by_row._refs(s)
         # by id (a few new or changed customers)
         by_id = prevent._Pool(sample_town)
         by_id._key(s, ids, above=None)
+        by_id._refs(s)
         for pool in (first, by_row, by_id):
             try:
-                assert _stored(pool) == {k: expected[k] for k in ("pool", "names", "seen")}
+                assert _stored(pool) == {k: expected[k] for k in KEPT}
             finally:
                 pool.close()
 
 
-def test_aggregated_reading_gives_way_to_rows_that_hold_a_separator(
-    engine: Engine, sample_town: int
-) -> None:
+def test_a_value_holding_the_separator_is_read_on_its_own(engine: Engine, sample_town: int) -> None:
+    """The keying reads values joined by ``_SEP``: a customer whose name holds it is read
+    column by column, and everyone gets the same keys as ever."""
     with read_only(engine) as s:
-        if s.connection().dialect.name != "sqlite":
-            pytest.skip("only SQLite ledgers are read in aggregated values")
-        packed = " || :sep || ".join(
-            ["CAST(id AS VARCHAR(20))", "CAST(version AS VARCHAR(20))"]
-            + [f"coalesce({c}, '')" for c in prevent._KEY_COLUMNS[1:]]
-        )
-        assert prevent._aggregated(s, packed, sample_town, 0) is not None
+        sqlite = s.connection().dialect.name == "sqlite"
+        if sqlite:
+            assert prevent._aggregated(s, sample_town, 0) is not None
     Town(engine, community=COMMUNITY).customer(
-        "Rowan Break", "900003-01", service_address="8 Oak\x1e Rd", zip="97472"
+        "Ann Sep\x1farator", "900002-01", service_address="7 Elm St", zip="97471"
     )
     with read_only(engine) as s:
-        # a street holding the separator of rows: the rows are read one by one instead
-        assert prevent._aggregated(s, packed, sample_town, 0) is None
+        if sqlite:  # then the rows are read one by one
+            assert prevent._aggregated(s, sample_town, 0) is None
         expected = _reference(s, sample_town)
+        held = text("SELECT count(*) FROM customers WHERE last_name LIKE :p")
+        assert s.execute(held, {"p": "%\x1f%"}).scalar_one() == 1
         pool = prevent._Pool(sample_town)
         try:
             pool.refresh(s)
-            assert _stored(pool) == {k: expected[k] for k in ("pool", "names", "seen")}
+            assert _stored(pool) == {k: expected[k] for k in KEPT}
         finally:
             pool.close()
 
@@ -162,3 +183,26 @@ def test_hashed_keys_group_customers_as_the_written_keys_do(
     for cid, h in hashed:
         by_hash.setdefault(h, set()).add(cid)
     assert sorted(map(sorted, by_key.values())) == sorted(map(sorted, by_hash.values()))
+
+
+def test_keys_prefetched_in_the_background_are_the_keys_of_a_refresh(
+    engine: Engine, sample_town: int
+) -> None:
+    """``ImportScreening.prefetch`` keys the community on a connection of its own while the
+    import reads its file; the import then refreshes them in its own transaction, which keys
+    whatever changed in between."""
+    screening = prevent.ImportScreening({"a saved model": True}, 1)
+    try:
+        screening.prefetch(engine, sample_town)
+        screening._settled()
+        pool = screening._pool
+        assert pool is not None
+        with read_only(engine) as s:
+            assert _stored(pool) == {k: _reference(s, sample_town)[k] for k in KEPT}
+        Town(engine, community=COMMUNITY).customer("Late Comer", "900009-01", zip="97471")
+        with read_only(engine) as s:
+            pool.refresh(s)
+            assert _stored(pool) == {k: _reference(s, sample_town)[k] for k in KEPT}
+    finally:
+        screening.close()
+    assert screening._pool is None and screening._warming is None

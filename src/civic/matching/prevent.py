@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -38,7 +39,7 @@ from civic.db import read_only
 from civic.ledger.customers import now
 from civic.ledger.imports_base import Scope, audit_rows, chunked, table_of
 from civic.ledger.imports_screen import Incoming, Verdict
-from civic.ledger.tables import Customer, CustomerRef
+from civic.ledger.tables import Community, Customer, CustomerRef
 from civic.matching import engine as model_engine
 from civic.matching import records, tiers
 from civic.matching.service import _evidence, _levels, latest_model
@@ -228,36 +229,48 @@ def _plain(session: Session, ids: Sequence[int]) -> pa.Table:
 _PARTICIPATING = (
     "community_id = :community AND status IN ('active', 'inactive') AND merged_into_id IS NULL"
 )
-_ROW_SEP = "\x1e"
 _SPAN = 250_000
-"""Customer ids read in one aggregated value (``_aggregated``): some tens of megabytes, far
+"""Customer ids read in one aggregated value per column (``_aggregated``): some megabytes, far
 below SQLite's limit on the length of a value."""
 
 
-def _aggregated(session: Session, packed: str, community_id: int, above: int) -> Any:
-    """The packed rows (``packed``, a text expression) of the participating customers of the
-    community with an id above ``above``, read from SQLite as one value per ``_SPAN`` ids
-    (``group_concat``): a million rows cost the driver and Python a few calls instead of a
-    million, and the time goes in SQLite, which does not hold Python's interpreter lock (so
-    it runs beside the import, see ``ImportScreening.prefetch``). None when a value holds the
-    row separator (the rows are then read one by one)."""
+def _aggregated(session: Session, community_id: int, above: int) -> pa.Table | None:
+    """The participating customers of the community with an id above ``above`` (``_RAW``,
+    NULL as empty text), read from SQLite as one value per column per ``_SPAN`` ids (one
+    ``group_concat`` of each column in one scan, so they list the rows in the same order): a
+    million rows cost the driver and Python a few calls instead of a million, and the time
+    goes in SQLite, which does not hold Python's interpreter lock (so it runs beside the
+    import, see ``ImportScreening.prefetch``). None when a value holds the separator (the
+    rows are then read one by one)."""
     top = int(session.execute(text("SELECT coalesce(max(id), 0) FROM customers")).scalar_one())
+    values = ", ".join(
+        f"CAST(group_concat({c if i < 2 else f'coalesce({c}, {_EMPTY})'}, :sep) AS BLOB)"
+        for i, c in enumerate(_RAW)
+    )
     query = text(
-        f"SELECT CAST(group_concat({packed}, :rowsep) AS BLOB), count(*) FROM customers "
+        f"SELECT count(*), {values} FROM customers "
         f"WHERE {_PARTICIPATING} AND id > :lo AND id <= :hi"
     )
     pieces = []
     for lo in range(above, top, _SPAN):
-        params = {"sep": _SEP, "rowsep": _ROW_SEP, "community": community_id}
-        found = session.execute(query, {**params, "lo": lo, "hi": lo + _SPAN}).one()
-        if not found[1]:
+        params = {"sep": _SEP, "community": community_id, "lo": lo}
+        found = session.execute(query, {**params, "hi": lo + _SPAN}).one()
+        count = int(found[0])
+        if not count:
             continue
-        value = pa.array([found[0]], type=pa.binary()).cast(pa.string())
-        rows = pc.split_pattern(value, _ROW_SEP).flatten()
-        if len(rows) != int(found[1]):
-            return None
-        pieces.append(rows)
-    return pa.chunked_array(pieces, type=pa.string())
+        columns = {}
+        for name, value in zip(_RAW, found[1:], strict=True):
+            split = pc.split_pattern(pa.array([value], type=pa.binary()), _SEP.encode())
+            column = split.flatten().cast(pa.string())
+            if len(column) != count:
+                return None
+            if name in ("id", "version"):
+                column = column.cast(pa.int64() if name == "id" else pa.int32())
+            columns[name] = column
+        pieces.append(pa.table(columns))
+    if not pieces:
+        return None
+    return pa.concat_tables(pieces)
 
 
 def _column(session: Session, query: Any, params: Mapping[str, Any]) -> list[Any]:
@@ -348,6 +361,17 @@ class _Pool:
         self.con.execute("INSERT INTO ledger VALUES (?)", [stamp])
 
     def refresh(self, session: Session) -> None:
+        """Bring the keys up to date with the ledger as ``session`` sees it, in one DuckDB
+        transaction: a refresh that fails (or is interrupted) leaves the keys as they were."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self._refresh(session)
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def _refresh(self, session: Session) -> None:
         self._check_ledger(session)
         participating = (
             "FROM customers WHERE community_id = :community "
@@ -413,20 +437,20 @@ class _Pool:
         """Compute and store the keys of customers ``ids`` and the version they were computed
         from: read by id, or, with ``above``, in one query of every participating customer
         with a higher id (those not in ``ids`` are dropped; ``ids`` None: none)."""
-        # one packed string per customer: a tenth of the Python objects of a row of columns;
-        # SQLite hands many over as one value (``_aggregated``), or each as the bytes it
-        # stores when asked for a BLOB (no Python string is made of each)
+        # SQLite hands many rows over as one value per column (``_aggregated``); otherwise
+        # one packed string per customer, a tenth of the Python objects of a row of columns
+        # (from SQLite as the bytes it stores, asked for a BLOB: no Python string of each)
         packed = " || :sep || ".join(f"coalesce({c}, '')" for c in _KEY_COLUMNS[1:])
         packed = (
             f"CAST(id AS VARCHAR(20)) || :sep || CAST(version AS VARCHAR(20)) || :sep || {packed}"
         )
         blob = session.connection().dialect.name == "sqlite"
-        strings = None
+        raw = None
         if blob and above is not None:
-            strings = _aggregated(session, packed, self.community_id, above)
-        if blob:
-            packed = f"CAST({packed} AS BLOB)"
-        if strings is None:
+            raw = _aggregated(session, self.community_id, above)
+        if raw is None:
+            if blob:
+                packed = f"CAST({packed} AS BLOB)"
             rows: list[Any] = []
             base = f"SELECT {packed} FROM customers "
             if above is not None:
@@ -444,9 +468,9 @@ class _Pool:
                 else pa.array(rows, type=pa.string())
             )
             del rows
-        raw, broken = _unpack(strings)
-        if broken:  # a value holding the separator: read those customers column by column
-            raw = pa.concat_tables([raw, _plain(session, broken)])
+            raw, broken = _unpack(strings)
+            if broken:  # a value holding the separator: read those customers column by column
+                raw = pa.concat_tables([raw, _plain(session, broken)])
         if ids is not None:
             raw = raw.filter(pc.is_in(raw["id"], value_set=pa.array(ids, type=pa.int64())))
         self._store(raw)
@@ -515,14 +539,19 @@ class _Pool:
                 r.ref_type.not_in(sorted(records.LOCATION_REF_TYPES)),
             )
         )
-        refs = session.execute(ref_query).all()
+        result = session.connection().execute(ref_query)
+        try:
+            refs = result.cursor.fetchall()  # the driver's rows, as in ``_column``
+        finally:
+            result.close()
         self.con.execute("DELETE FROM refpool")
         if refs:
+            ids, types, values = zip(*refs, strict=True)
             table = pa.table(
                 {
-                    "id": pa.array([int(x[0]) for x in refs], type=pa.int64()),
-                    "ref_type": pa.array([x[1] for x in refs], type=pa.string()),
-                    "normalized": pa.array([x[2] for x in refs], type=pa.string()),
+                    "id": pa.array(ids, type=pa.int64()),
+                    "ref_type": pa.array(types, type=pa.string()),
+                    "normalized": pa.array(values, type=pa.string()),
                 }
             )
             self.con.register("fresh_refs", table)
@@ -614,6 +643,42 @@ class ImportScreening:
         self.cache = cache
         """The SQLite ledger file the candidate keys are cached beside (None: in memory)."""
         self._pool: _Pool | None = None
+        self._warming: threading.Thread | None = None
+
+    def prefetch(self, engine: Engine, community_id: int) -> None:
+        """Start bringing the candidate keys of the community up to date in a background
+        thread, on a connection of its own, while the import reads and checks its file: on
+        the first import into a large ledger that keys every customer, and the time goes in
+        SQLite and DuckDB, which leave Python's interpreter to the import meanwhile. The
+        screening waits for it before its first use of the keys, then refreshes them again in
+        the import's own transaction (which finds nothing more to do unless the ledger changed
+        in between, and then keys the difference). If it fails, that refresh does all of it."""
+        if self.model is None or self._warming is not None:
+            return
+        self._open(community_id)
+        pool = self._pool
+
+        def warm() -> None:
+            try:
+                with read_only(engine) as session:
+                    assert pool is not None
+                    pool.refresh(session)
+            except Exception:  # noqa: BLE001 - the import's own refresh does it again
+                pass
+
+        self._warming = threading.Thread(target=warm, name="civic-match-keys", daemon=True)
+        self._warming.start()
+
+    def _settled(self) -> None:
+        """Wait for the background refresh (``prefetch``), if one was started."""
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
+
+    def _open(self, community_id: int) -> None:
+        self.close()
+        path = cache_path(self.cache, community_id) if self.cache else None
+        self._pool = _Pool(community_id, path)
 
     @property
     def mode(self) -> str:
@@ -625,6 +690,7 @@ class ImportScreening:
         return f"reference and score (model v{self.model_version})"
 
     def close(self) -> None:
+        self._settled()
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -717,11 +783,11 @@ class ImportScreening:
     ) -> dict[int, Verdict]:
         assert self.model is not None
         ids = [(-(i + 1), row) for i, row in rows]
+        self._settled()
         if self._pool is None or self._pool.community_id != scope.community_id:
-            self.close()
-            path = cache_path(self.cache, scope.community_id) if self.cache else None
-            self._pool = _Pool(scope.community_id, path)
+            self._open(scope.community_id)
             against = None  # a new pool: refresh it and find candidates the usual way
+        assert self._pool is not None
         if against is None:
             self._pool.refresh(session)
             candidates = self._pool.candidates(ids)
@@ -781,6 +847,7 @@ class ImportScreening:
                     out[j].add(i)
         if self.model is None or len(rows) < 2:
             return out
+        self._settled()
         con = self._pool.con if self._pool is not None else duckdb.connect(":memory:")
         table = pa.table(
             {
@@ -926,13 +993,15 @@ def _sources(session: Session, ids: Sequence[int]) -> list[records.SourceRecord]
 
 
 def screening_for(
-    engine: Engine, *, cache: bool = True, cache_dir: Path | None = None
+    engine: Engine, *, cache: bool = True, cache_dir: Path | None = None, prefetch: bool = True
 ) -> ImportScreening:
     """The screening of an import into this ledger, with its latest saved model (if any).
     With ``cache``, the candidate keys are kept between imports: beside a SQLite ledger's
     file, or, for a server database such as PostgreSQL, in ``cache_dir`` under a digest of
     its URL (without the password); with neither, they are computed in memory for each
-    import."""
+    import. With ``prefetch`` and a saved model, when the ledger has one community (the one
+    an import into it uses), the keys start being brought up to date in the background
+    straight away (``ImportScreening.prefetch``)."""
     with read_only(engine) as session:
         saved = latest_model(session)
         model = dict(saved.model) if saved else None
@@ -946,4 +1015,12 @@ def screening_for(
         digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()
         cache_dir.mkdir(parents=True, exist_ok=True)
         base = cache_dir / f"ledger-{digest[:16]}"
-    return ImportScreening(model, version, base)
+    screening = ImportScreening(model, version, base)
+    if prefetch and model is not None:
+        memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+        with read_only(engine) as session:
+            communities = session.scalars(select(Community.id).limit(2)).all()
+        if len(communities) == 1 and not memory:
+            # the import's community (it must be the only one when none is named)
+            screening.prefetch(engine, int(communities[0]))
+    return screening
