@@ -6,6 +6,7 @@ and the hashed keys group customers exactly as the keys written out do."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
@@ -206,3 +207,22 @@ def test_keys_prefetched_in_the_background_are_the_keys_of_a_refresh(
     finally:
         screening.close()
     assert screening._pool is None and screening._warming is None
+
+
+def test_nothing_is_prefetched_when_keys_are_kept(
+    engine: Engine, sample_town: int, tmp_path: Path
+) -> None:
+    """With keys kept from an earlier import the import's own refresh is quick: no second
+    refresh in the background."""
+    cache = tmp_path / "ledger"
+    first = prevent.ImportScreening({"a saved model": True}, 1, cache)
+    first.prefetch(engine, sample_town)
+    assert first._warming is not None
+    first.close()
+    again = prevent.ImportScreening({"a saved model": True}, 1, cache)
+    try:
+        again.prefetch(engine, sample_town)
+        assert again._warming is None
+        assert again._pool is not None and again._pool.keyed() > 400
+    finally:
+        again.close()

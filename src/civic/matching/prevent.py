@@ -360,6 +360,10 @@ class _Pool:
             self.con.execute(f"DELETE FROM {table}")
         self.con.execute("INSERT INTO ledger VALUES (?)", [stamp])
 
+    def keyed(self) -> int:
+        """How many customers the keys were computed for."""
+        return int(self.con.execute("SELECT count(*) FROM seen").fetchall()[0][0])
+
     def refresh(self, session: Session) -> None:
         """Bring the keys up to date with the ledger as ``session`` sees it, in one DuckDB
         transaction: a refresh that fails (or is interrupted) leaves the keys as they were."""
@@ -646,17 +650,21 @@ class ImportScreening:
         self._warming: threading.Thread | None = None
 
     def prefetch(self, engine: Engine, community_id: int) -> None:
-        """Start bringing the candidate keys of the community up to date in a background
-        thread, on a connection of its own, while the import reads and checks its file: on
-        the first import into a large ledger that keys every customer, and the time goes in
-        SQLite and DuckDB, which leave Python's interpreter to the import meanwhile. The
-        screening waits for it before its first use of the keys, then refreshes them again in
-        the import's own transaction (which finds nothing more to do unless the ledger changed
-        in between, and then keys the difference). If it fails, that refresh does all of it."""
+        """When no customer of the community is keyed yet (the first import into a ledger, or
+        the cache deleted), start keying them in a background thread, on a connection of its
+        own, while the import reads and checks its file: the time goes in SQLite and DuckDB,
+        which leave Python's interpreter to the import meanwhile. The screening waits for it
+        before its first use of the keys, then refreshes them again in the import's own
+        transaction (which finds nothing more to do unless the ledger changed in between, and
+        then keys the difference). If it fails, that refresh does all of it. With keys kept
+        from an earlier import nothing is started: the import's own refresh is quick."""
         if self.model is None or self._warming is not None:
             return
         self._open(community_id)
         pool = self._pool
+        assert pool is not None
+        if pool.keyed():
+            return
 
         def warm() -> None:
             try:
