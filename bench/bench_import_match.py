@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -270,6 +271,7 @@ def main() -> None:
                 for old in work_dir.glob("trial.db*"):
                     old.unlink()
                 shutil.copy(ledger, trial)
+                os.sync()  # the copy's gigabytes written out first, not during the import
                 url = f"sqlite:///{trial}"
                 if label == "warm":  # an earlier import left the candidate keys cached
                     run(CIVIC, "import", "customers", str(warm_up), "--db", url, "--json")
