@@ -22,7 +22,8 @@ from civic.ledger import service as ledger
 from civic.ledger.imports import ImportProgress, ImportSummary, import_csv
 from civic.ledger.tables import AuditEntry, Customer, Order
 from civic.matching import holds, service
-from civic.matching.prevent import ImportScreening, screening_for
+from civic.matching.engine import Scored
+from civic.matching.prevent import ImportScreening, best_per_row, screening_for
 from civic.matching.tables import ImportHold
 from tests.builders import Town
 
@@ -466,3 +467,50 @@ def test_a_server_ledger_keeps_its_keys_in_the_cache_directory(
     second = once()
     assert _paths(first) == (0, 1, 2, 2)
     assert _paths(second) == (0, 1, 2, 0)
+
+
+def test_a_row_equal_to_two_duplicate_records_attaches_to_the_older(
+    engine: Engine, trained: Town, tmp_path: Path
+) -> None:
+    """A person already in the ledger twice (a duplicate record not merged yet): a row that
+    matches both alike attaches to the older record, every time, whatever order the engine
+    returns its pairs in."""
+    people = [
+        ("Imogen Tallbridge", "31 Quarry Rd", "97476", "541-555-0131"),
+        ("Osvaldo Brennick", "8 Heron Ct", "97477", "541-555-0148"),
+        ("Philippa Marchetti", "215 Cedar Bluff Dr", "97478", "541-555-0162"),
+        ("Radomir Uxbridge", "6 Tamarack Way", "97471", "541-555-0175"),
+        ("Sunniva Oyelaran", "940 Fern Hollow Rd", "97472", "541-555-0189"),
+        ("Thaddeus Vukovic", "52 Larkspur Ln", "97473", "541-555-0193"),
+    ]
+    older = []
+    for i, (name, street, zip_, phone) in enumerate(people):
+        for location in (981000 + i, 982000 + i):  # the older record first
+            trained.customer(name, f"{location}-01", service_address=street, zip=zip_, phone=phone)
+        older.append(f"{981000 + i}-01")
+    lines = ["account_number,first_name,last_name,service_address,zip,phone"]
+    for i, (name, street, zip_, phone) in enumerate(people):
+        given, family = name.split()
+        lines.append(f"97{i:04d}-01,{given.upper()},{family.upper()},{street},{zip_},{phone}")
+    summary = _import(engine, "customers", _write(tmp_path, "dupes.csv", "\n".join(lines)))
+    assert _paths(summary) == (0, len(people), 0, 0)
+    with read_only(engine) as s:
+        attached = {
+            int(cid)
+            for (cid,) in s.execute(
+                select(AuditEntry.customer_id).where(AuditEntry.action == "import.customers.attach")
+            )
+        }
+        comm = ledger.get_community(s, COMMUNITY)
+        want = {ledger.get_customer(s, account, comm).id for account in older}
+    assert attached == want
+
+
+def test_equal_weights_go_to_the_older_record_in_either_order() -> None:
+    newer = Scored(-1, 42, 11.5, 0.9997, ())
+    older = Scored(7, -1, 11.5, 0.9997, ())  # the row on either side of the pair
+    better = Scored(-2, 42, 12.0, 0.9998, ())
+    worse = Scored(-2, 7, 3.0, 0.89, ())
+    for pairs in ([newer, older, better, worse], [worse, better, older, newer]):
+        best = best_per_row(pairs)
+        assert best[-1] is older and best[-2] is better

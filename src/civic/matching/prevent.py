@@ -820,13 +820,8 @@ class ImportScreening:
             min_weight=tiers.REVIEW_WEIGHT,
             term_frequencies=frequencies,
         )
-        best: dict[int, model_engine.Scored] = {}
-        for pair in pairs:
-            uid = pair.id_l if pair.id_l < 0 else pair.id_r
-            if uid not in best or pair.match_weight > best[uid].match_weight:
-                best[uid] = pair
         out: dict[int, Verdict] = {}
-        for uid, pair in best.items():
+        for uid, pair in best_per_row(pairs).items():
             suggestion = tiers.suggest(pair.match_weight, _levels(pair))
             if suggestion.tier is None:
                 continue
@@ -934,6 +929,26 @@ class ImportScreening:
                 )
             ],
         )
+
+
+def _rank(pair: model_engine.Scored) -> tuple[float, int]:
+    """How good a pair of (incoming row, existing customer) is: its weight, then the older
+    (lower id) customer."""
+    existing = pair.id_r if pair.id_l < 0 else pair.id_l
+    return (pair.match_weight, -existing)
+
+
+def best_per_row(pairs: Iterable[model_engine.Scored]) -> dict[int, model_engine.Scored]:
+    """Each incoming row's (negative id's) best pair with an existing customer. Equal weights
+    (a row that matches two duplicate records of one person alike) go to the older record,
+    whatever order the engine returned the pairs in, so an import attaches the same way every
+    time."""
+    best: dict[int, model_engine.Scored] = {}
+    for pair in pairs:
+        uid = pair.id_l if pair.id_l < 0 else pair.id_r
+        if uid not in best or _rank(pair) > _rank(best[uid]):
+            best[uid] = pair
+    return best
 
 
 def _oriented(pair: model_engine.Scored) -> list[dict[str, Any]]:
