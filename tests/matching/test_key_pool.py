@@ -15,11 +15,11 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from civic.db import read_only
+from civic.db import read_only, transaction
 from civic.demo.load import load_demo
 from civic.demo.model import DemoOptions
 from civic.ledger import service as ledger
-from civic.matching import prevent, records
+from civic.matching import prevent, records, service
 from tests.builders import Town
 
 COMMUNITY = "MAPLEFALLS"
@@ -226,3 +226,26 @@ def test_nothing_is_prefetched_when_keys_are_kept(
         assert again._pool is not None and again._pool.keyed() > 400
     finally:
         again.close()
+
+
+def test_an_import_into_one_of_several_communities_keys_it_in_the_background(
+    engine: Engine, sample_town: int
+) -> None:
+    """With a saved model, ``screening_for`` starts keying the import's community at once:
+    the community named (as ``civic import --community`` passes it), or the ledger's only
+    one; with several and none named it waits for the import to say which."""
+    service.run(engine, actor="clerk")
+    with transaction(engine) as s:
+        ledger.create_community(s, "RIVERTON", "Riverton", actor="clerk")
+    named = prevent.screening_for(engine, cache=False, community="maplefalls")
+    try:
+        assert named._warming is not None
+        named._settled()
+        assert named._pool is not None and named._pool.keyed() > 400
+    finally:
+        named.close()
+    unnamed = prevent.screening_for(engine, cache=False)
+    try:
+        assert unnamed._warming is None
+    finally:
+        unnamed.close()

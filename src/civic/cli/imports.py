@@ -138,7 +138,9 @@ def _run(
     engine = open_engine(db)
     cache_dir = Settings().match_cache_dir
     screened = kind in SCREENED and not no_match
-    screening = screening_for(engine, cache_dir=cache_dir) if screened else None
+    screening = (
+        screening_for(engine, cache_dir=cache_dir, community=community) if screened else None
+    )
     try:
         with _progress(path) as callback:
             summary = import_csv(

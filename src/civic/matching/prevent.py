@@ -1016,15 +1016,20 @@ def _sources(session: Session, ids: Sequence[int]) -> list[records.SourceRecord]
 
 
 def screening_for(
-    engine: Engine, *, cache: bool = True, cache_dir: Path | None = None, prefetch: bool = True
+    engine: Engine,
+    *,
+    cache: bool = True,
+    cache_dir: Path | None = None,
+    prefetch: bool = True,
+    community: str | None = None,
 ) -> ImportScreening:
     """The screening of an import into this ledger, with its latest saved model (if any).
     With ``cache``, the candidate keys are kept between imports: beside a SQLite ledger's
     file, or, for a server database such as PostgreSQL, in ``cache_dir`` under a digest of
     its URL (without the password); with neither, they are computed in memory for each
-    import. With ``prefetch`` and a saved model, when the ledger has one community (the one
-    an import into it uses), the keys start being brought up to date in the background
-    straight away (``ImportScreening.prefetch``)."""
+    import. With ``prefetch`` and a saved model, the keys of the import's community (the
+    ``community`` code given, else the ledger's only one) start being brought up to date in
+    the background straight away (``ImportScreening.prefetch``)."""
     with read_only(engine) as session:
         saved = latest_model(session)
         model = dict(saved.model) if saved else None
@@ -1042,7 +1047,10 @@ def screening_for(
     if prefetch and model is not None:
         memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
         with read_only(engine) as session:
-            communities = session.scalars(select(Community.id).limit(2)).all()
+            query = select(Community.id)
+            if community:
+                query = query.where(Community.code == community.strip().upper())
+            communities = session.scalars(query.limit(2)).all()
         if len(communities) == 1 and not memory:
             # the import's community (it must be the only one when none is named)
             screening.prefetch(engine, int(communities[0]))
