@@ -30,7 +30,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from civic.db import make_engine, read_only
-from civic.portal.store.search import DICTIONARY, _Words, letter_masks, max_edits, near_words
+from civic.portal.store.search import DICTIONARY, _Words, max_edits, near_words, words_of
 
 
 def brute_force(words: _Words, word: str) -> list[tuple[str, int]]:
@@ -47,14 +47,6 @@ def brute_force(words: _Words, word: str) -> list[tuple[str, int]]:
     ranked = [(w, int(d)) for w, d, _i in found if w != word and d <= max_edits(word, w)]
     ranked.sort(key=lambda m: (m[1], -words.uses.get(m[0], 0)))
     return ranked
-
-
-def dictionary(uses: dict[str, int]) -> _Words:
-    by_length: dict[int, list[str]] = {}
-    for w in uses:
-        by_length.setdefault(len(w), []).append(w)
-    masks = {n: letter_masks(same) for n, same in by_length.items()}
-    return _Words(uses, sorted(uses), by_length, masks)
 
 
 def typo(rnd: random.Random, word: str) -> str:
@@ -96,7 +88,7 @@ def main() -> None:
         while len(uses) < size:
             word = "".join(rnd.choices(alphabet, weights, k=rnd.randint(3, 12)))
             uses.setdefault(word, rnd.randint(1, 50))
-        words = dictionary(uses)
+        words = words_of(uses)
         times: dict[str, list[float]] = {"filter": [], "every word": []}
         same = 0
         for w in typed:

@@ -8,15 +8,7 @@ import string
 
 from rapidfuzz.distance import DamerauLevenshtein
 
-from civic.portal.store.search import _Words, letter_masks, max_edits, near_words
-
-
-def _dictionary(words: dict[str, int]) -> _Words:
-    by_length: dict[int, list[str]] = {}
-    for w in words:
-        by_length.setdefault(len(w), []).append(w)
-    masks = {n: letter_masks(same) for n, same in by_length.items()}
-    return _Words(words, sorted(words), by_length, masks)
+from civic.portal.store.search import max_edits, near_words, words_of
 
 
 def _typo(rnd: random.Random, word: str) -> str:
@@ -57,7 +49,7 @@ def test_corrections_over_a_large_dictionary_equal_comparing_every_word() -> Non
         for _ in range(30_000)
     }
     words.update({"josé": 3, "müller": 4, "nuñez": 2, "obrien": 40, "oneil": 12})
-    dictionary = _dictionary(words)
+    dictionary = words_of(words)
     queries = [_typo(rnd, rnd.choice(list(words))) for _ in range(300)]
     queries += ["jose", "muller", "nunez", "obrein", "ohnel", "ab", "abc"]
     found_any = 0

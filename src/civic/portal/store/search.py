@@ -139,11 +139,7 @@ class Dictionary:
             if cached and time.monotonic() - cached[0] < DICTIONARY_TTL:
                 return cached[1]
         uses = {w: n for w, n in session.execute(select(PortalWord.word, PortalWord.uses))}
-        by_length: dict[int, list[str]] = {}
-        for w in uses:
-            by_length.setdefault(len(w), []).append(w)
-        masks = {n: letter_masks(same) for n, same in by_length.items()}
-        entry = _Words(uses, sorted(uses), by_length, masks)
+        entry = words_of(uses)
         with self._lock:
             self._cache[key] = (time.monotonic(), entry)
         return entry
@@ -172,6 +168,16 @@ def letter_masks(words: Sequence[str]) -> npt.NDArray[np.uint32]:
     points = np.frombuffer("".join(words).encode("utf-32-le"), dtype=np.uint32)
     bits = np.left_shift(np.uint32(1), points % np.uint32(32)).reshape(len(words), length)
     return np.bitwise_or.reduce(bits, axis=1) if length else np.zeros(len(words), np.uint32)
+
+
+def words_of(uses: dict[str, int]) -> _Words:
+    """A dictionary from its words and how many customers use each: sorted, grouped by
+    length, with each group's letter masks."""
+    by_length: dict[int, list[str]] = {}
+    for w in uses:
+        by_length.setdefault(len(w), []).append(w)
+    masks = {n: letter_masks(same) for n, same in by_length.items()}
+    return _Words(uses, sorted(uses), by_length, masks)
 
 
 def max_edits(word: str, other: str = "") -> int:
