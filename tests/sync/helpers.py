@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from civic.db import read_only, transaction
 from civic.ledger import outbox, service
 from civic.ledger.tables import Customer
+from civic.merge.apply import apply_merge
 from civic.portal.store.read import customer_by_account, stored_record
 from civic.portal.store.tables import PortalCustomer
 from civic.sync import project
@@ -65,3 +66,12 @@ def portal_row(portal: Engine, account: str) -> PortalCustomer:
         row = customer_by_account(s, account)
         assert row is not None
         return row
+
+
+def merge(ledger: Engine, source: str, survivor: str) -> None:
+    """A real merge (civic.merge): one transaction, the source inactive and pointing at the
+    survivor, every linked record moved, both customers on the change feed."""
+    with transaction(ledger) as s:
+        apply_merge(
+            s, service.get_customer(s, source), service.get_customer(s, survivor), actor="test"
+        )

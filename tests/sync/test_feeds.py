@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from civic.db import read_only, transaction
 from civic.ledger import service, tokens
 from civic.ledger.tables import Customer, Service
-from civic.merge.apply import apply_merge, list_merges, undo_merge
+from civic.merge.apply import list_merges, undo_merge
 from civic.portal.store import state as store_state
 from civic.portal.store.search import search
 from civic.sync.feeds import FeedUnavailable, HttpFeed, LedgerFeed
@@ -27,6 +27,7 @@ from tests.sync.helpers import (
     TODAY,
     assert_portal_matches_ledger,
     latest_seq,
+    merge,
     portal_row,
     small_town,
 )
@@ -106,15 +107,6 @@ def test_a_bad_token_is_a_clear_error_and_is_recorded(
     assert status.last_error and "401" in status.last_error and not status.healthy
 
 
-def _merge(ledger: Engine, source: str, survivor: str) -> None:
-    """A real merge (civic.merge): one transaction, the source inactive and pointing at the
-    survivor, every linked record moved, both customers on the change feed."""
-    with transaction(ledger) as s:
-        apply_merge(
-            s, service.get_customer(s, source), service.get_customer(s, survivor), actor="test"
-        )
-
-
 def test_a_merged_away_customer_leaves_search_and_leads_to_the_survivor(
     engine: Engine, portal: Engine
 ) -> None:
@@ -126,7 +118,7 @@ def test_a_merged_away_customer_leaves_search_and_leads_to_the_survivor(
     sync_once(feed, portal)
     with read_only(portal) as s:
         assert {h.account_number for h in search(s, "jane obrien")} >= {"001234-01", "001235-01"}
-    _merge(engine, "1235-1", "1234-1")
+    merge(engine, "1235-1", "1234-1")
     sync_once(feed, portal)
     assert_portal_matches_ledger(engine, portal)
     with read_only(engine) as s:  # and undo brings the record back into search
@@ -137,7 +129,7 @@ def test_a_merged_away_customer_leaves_search_and_leads_to_the_survivor(
     assert_portal_matches_ledger(engine, portal)
     with read_only(portal) as s:
         assert "001235-01" in {h.account_number for h in search(s, "jane obrien")}
-    _merge(engine, "1235-1", "1234-1")
+    merge(engine, "1235-1", "1234-1")
     sync_once(feed, portal)
     with read_only(portal) as s:
         names = [h.account_number for h in search(s, "jane obrien")]

@@ -12,11 +12,10 @@ from sqlalchemy.engine import Engine
 
 from civic.db import read_only, transaction
 from civic.ledger import service
-from civic.merge.apply import apply_merge
 from civic.sync.feeds import LedgerFeed
 from civic.sync.run import sync_once
 from tests.builders import Account
-from tests.sync.helpers import TODAY, assert_portal_matches_ledger, small_town
+from tests.sync.helpers import TODAY, assert_portal_matches_ledger, merge, small_town
 
 IGNORED = {"synced_at", "synced_seq"}
 """When a customer was written, not what."""
@@ -69,13 +68,6 @@ def fresh_snapshot(ledger: Engine, portal: Engine) -> dict[str, list[tuple[Any, 
     return dump(portal)
 
 
-def _merge(ledger: Engine, source: str, survivor: str) -> None:
-    with transaction(ledger) as s:
-        apply_merge(
-            s, service.get_customer(s, source), service.get_customer(s, survivor), actor="test"
-        )
-
-
 def test_incremental_batches_give_the_store_a_snapshot_gives(
     engine: Engine, portal: Engine
 ) -> None:
@@ -93,7 +85,7 @@ def test_incremental_batches_give_the_store_a_snapshot_gives(
         "WA", "12.00", "2026-10-15"
     )
     sync_once(feed(engine), portal, batch_size=2)
-    _merge(engine, "4001-1", "2001-1")
+    merge(engine, "4001-1", "2001-1")
     Account(town, "002001-01").charge("GA", "3.00", "2026-10-28")
     sync_once(feed(engine), portal, batch_size=3)
     assert_portal_matches_ledger(engine, portal)
@@ -115,7 +107,7 @@ def test_a_merge_during_a_snapshot_moves_rows_already_copied(
         nonlocal pages
         pages += 1
         if pages == 2:  # Jane (the first customer) is stored; Jon comes later
-            _merge(engine, "1234-1", "2001-1")
+            merge(engine, "1234-1", "2001-1")
         return False
 
     result = sync_once(feed(engine), portal, snapshot_page=1, stop=merge_after_the_first_page)
