@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import func, select
 
 from civic.cli.common import (
     ActorOption,
@@ -249,22 +248,13 @@ def changes_prune(
 def changes_show(db: DbOption = None, json_out: JsonOption = False) -> None:
     """The feed's extent: how many changes it holds, the oldest and newest (sequence, time)."""
     with reading(db) as session:
-        o = outbox.OUTBOX.c
-        count, first, first_at, latest, latest_at = session.execute(
-            select(
-                func.count(),
-                func.min(o.seq),
-                func.min(o.at),
-                func.max(o.seq),
-                func.max(o.at),
-            )
-        ).one()
+        feed = outbox.extent(session)
     data = {
-        "changes": int(count),
-        "first_seq": first,
-        "first_at": first_at.isoformat() if first_at else None,
-        "latest_seq": latest or 0,
-        "latest_at": latest_at.isoformat() if latest_at else None,
+        "changes": feed.changes,
+        "first_seq": feed.first_seq,
+        "first_at": feed.first_at.isoformat() if feed.first_at else None,
+        "latest_seq": feed.latest_seq,
+        "latest_at": feed.latest_at.isoformat() if feed.latest_at else None,
     }
     if json_out:
         print_json(data)

@@ -118,3 +118,22 @@ def prune(session: Session, before: datetime, *, dry_run: bool = False) -> Prune
         deleted = int(session.execute(delete(OUTBOX).where(old)).rowcount or 0)  # type: ignore[attr-defined]
         first = session.scalar(select(func.min(o.seq)))
     return Pruned(deleted, before, int(first) if first is not None else None, latest)
+
+
+@dataclass(frozen=True)
+class Extent:
+    """What the feed holds: how many changes, the oldest and the newest."""
+
+    changes: int
+    first_seq: int | None
+    first_at: datetime | None
+    latest_seq: int
+    latest_at: datetime | None
+
+
+def extent(session: Session) -> Extent:
+    o = OUTBOX.c
+    count, first, first_at, latest, latest_at = session.execute(
+        select(func.count(), func.min(o.seq), func.min(o.at), func.max(o.seq), func.max(o.at))
+    ).one()
+    return Extent(int(count), first, first_at, int(latest or 0), latest_at)
