@@ -14,8 +14,7 @@ from civic.sync.feeds import HttpFeed, LedgerFeed
 from civic.sync.run import sync_once
 from tests.api.conftest import LiveApi
 from tests.builders import Town
-from tests.sync.helpers import TODAY, small_town
-from tests.sync.test_feeds import _merge
+from tests.sync.helpers import TODAY, merge, small_town
 
 
 def ask(ledger: Engine, portal: Engine, query: str, **kw: object) -> Explanation:
@@ -72,7 +71,7 @@ def test_in_another_community(engine: Engine, portal: Engine, town: Town) -> Non
 
 def test_merged_into_another(engine: Engine, portal: Engine, town: Town) -> None:
     town.customer("Jane Obrien", "1235-1").charge("WA", "1.00", "2026-10-15")
-    _merge(engine, "1235-1", "1234-1")
+    merge(engine, "1235-1", "1234-1")
     sync_once(LedgerFeed(engine, today=TODAY), portal)
     answer = ask(engine, portal, "x", account="1235-1")
     assert answer.verdict == "merged" and answer.detail["merged_into"] == "001234-01"
