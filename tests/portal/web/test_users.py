@@ -125,13 +125,13 @@ def test_staff_users_and_sign_in(synced: Engine) -> None:
 def test_a_merged_away_account_leads_to_the_survivor(engine: Engine, synced: Engine) -> None:
     from civic.sync.feeds import LedgerFeed
     from civic.sync.run import sync_once
-    from tests.sync.test_feeds import _merge
+    from tests.sync.helpers import merge
 
     with transaction(synced) as s:
         jane, _ = users.register_resident(
             s, "jane@example.com", PASSWORD, account="1240-1", name="O'Brien", bill_amount=1234
         )
-    _merge(engine, "1240-1", "1234-1")
+    merge(engine, "1240-1", "1234-1")
     sync_once(LedgerFeed(engine, today=TODAY), synced)
     with read_only(synced) as s:
         [linked] = users.resident_accounts(s, jane)
